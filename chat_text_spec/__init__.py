@@ -17,13 +17,13 @@ import yaml
 __all__ = [
     "OPERATION_PATH",
     "api_version",
+    "field_bounds",
     "load_spec",
     "max_body_bytes",
     "operation",
     "request_defaults",
     "request_schema",
     "resolve",
-    "field_bounds",
     "server_url",
     "spec_path",
 ]

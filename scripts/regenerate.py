@@ -73,8 +73,9 @@ def generate(spec: Path, config: Path, dest: Path) -> None:
             check=False,
         )
         if proc.returncode != 0 or not out.is_dir():
+            output = f"{proc.stdout}{proc.stderr}"
             raise RegenerateError(
-                f"openapi-python-client failed (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}"
+                f"openapi-python-client failed (exit {proc.returncode}):\n{output}"
             )
         shutil.copytree(out, dest, ignore=shutil.ignore_patterns(*IGNORED_PARTS))
 

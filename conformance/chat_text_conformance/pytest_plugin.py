@@ -1,0 +1,1 @@
+"""pytest plugin for running the chat-text conformance checks (placeholder until the plugin lands)."""
