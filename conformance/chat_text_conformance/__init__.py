@@ -1,0 +1,20 @@
+"""chat-text conformance suite: checks any server of ``POST /inference/chat_text`` (and the
+client) against ``openapi.yaml`` and the LLM promises no schema can express.
+
+Public face::
+
+    from chat_text_conformance import Level, Target, run, embedded
+
+    with embedded() as target:
+        report = run(target, Level.SEMANTIC, max_examples=20, seed=1)
+    assert report.ok
+"""
+
+from __future__ import annotations
+
+from .embedded import embedded
+from .results import CheckResult, Failure, RunReport
+from .runner import run
+from .target import Level, Target
+
+__all__ = ["CheckResult", "Failure", "Level", "RunReport", "Target", "embedded", "run"]

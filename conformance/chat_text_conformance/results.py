@@ -45,3 +45,53 @@ class CheckResult:
     @property
     def ok(self) -> bool:
         return self.failed == 0
+
+
+@dataclass
+class RunReport:
+    """The outcome of one conformance run: every check's result plus run-wide facts."""
+
+    target: str
+    """Where the run went (base URL and model; never the token)."""
+    level: str
+    """``schema``, ``semantic`` or ``strict``."""
+    seed: int | None
+    max_examples: int
+    results: list[CheckResult] = field(default_factory=list)
+    duration: float = 0.0
+    """Wall time of the run in seconds."""
+    cases: int = 0
+    """Requests the schemathesis part sent (generated test cases, including shrinking)."""
+    setup_error: str | None = None
+    """Set when the run could not start properly (unreachable server, rejected token): the
+    suite then failed without testing anything else."""
+    notes: list[str] = field(default_factory=list)
+    """Things a reader should know (a part skipped, a budget reached)."""
+
+    @property
+    def ok(self) -> bool:
+        return self.setup_error is None and all(result.ok for result in self.results)
+
+    @property
+    def passed(self) -> int:
+        """Checks (by name) that had no failure."""
+        return sum(1 for result in self.results if result.ok)
+
+    @property
+    def failed(self) -> int:
+        """Checks (by name) that failed at least once."""
+        return sum(1 for result in self.results if not result.ok)
+
+    @property
+    def cases_per_second(self) -> float:
+        return self.cases / self.duration if self.duration > 0 else 0.0
+
+    def result(self, name: str) -> CheckResult | None:
+        """The result of the check called ``name``, if it ran."""
+        for result in self.results:
+            if result.name == name:
+                return result
+        return None
+
+    def failures(self) -> list[Failure]:
+        return [failure for result in self.results for failure in result.failures]

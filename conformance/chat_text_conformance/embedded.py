@@ -1,0 +1,45 @@
+"""The embedded target: the reference server on a free loopback port, with a random token."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from .target import Target
+
+__all__ = ["DEFAULT_MODEL", "embedded"]
+
+DEFAULT_MODEL = "chat-text-mini"
+"""The reference model the default run uses: its small window exercises max_tokens lowering
+and prompt_too_long."""
+
+
+@contextmanager
+def embedded(model: str = DEFAULT_MODEL, *, request_timeout: float = 10.0) -> Iterator[Target]:
+    """Start the reference server on ``127.0.0.1`` (free port) and yield a :class:`Target` for it.
+
+    The server stops when the block ends. Raises ``LookupError`` for a model the reference
+    server does not serve.
+    """
+    from chat_text_server.engine import MODELS
+    from chat_text_server.testing import running_server
+
+    if model not in MODELS:
+        raise LookupError(f"the reference server has no model {model!r} (it has {sorted(MODELS)})")
+    token = secrets.token_urlsafe(24)
+    with running_server(tokens=[token]) as base_url:
+        yield Target(
+            base_url=base_url,
+            token=token,
+            model=model,
+            context_length=_context_length(MODELS[model]),
+            request_timeout=request_timeout,
+        )
+
+
+def _context_length(entry: object) -> int | None:
+    if isinstance(entry, int):
+        return entry
+    value = getattr(entry, "context_length", None)
+    return value if isinstance(value, int) else None
