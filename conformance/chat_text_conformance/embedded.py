@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +29,8 @@ def embedded(model: str = DEFAULT_MODEL, *, request_timeout: float = 10.0) -> It
     if model not in MODELS:
         raise LookupError(f"the reference server has no model {model!r} (it has {sorted(MODELS)})")
     token = secrets.token_urlsafe(24)
+    # schemathesis probes send deliberately malformed HTTP; uvicorn logs a warning for each.
+    logging.getLogger("uvicorn.error").setLevel(logging.ERROR)
     with running_server(tokens=[token]) as base_url:
         yield Target(
             base_url=base_url,

@@ -20,7 +20,9 @@ from __future__ import annotations
 import functools
 import json
 import math
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -683,11 +685,33 @@ def exchange_from_schemathesis(case: Any, response: Any) -> Exchange:
 _REGISTERED: dict[str, Callable[..., Any]] = {}
 
 
+_APPLIED: Counter[str] = Counter()
+_APPLIED_LOCK = threading.Lock()
+
+
+def reset_applied() -> None:
+    """Forget how often each check applied (call at the start of a run)."""
+    with _APPLIED_LOCK:
+        _APPLIED.clear()
+
+
+def applied_counts() -> dict[str, int]:
+    """How many responses each check applied to and held on since :func:`reset_applied`.
+
+    schemathesis counts a check as passed on every response, even one it does not apply to
+    (a stream check on a JSON answer); reports use these counts instead.
+    """
+    with _APPLIED_LOCK:
+        return dict(_APPLIED)
+
+
 def _as_schemathesis_check(name: str, check: ResponseCheck) -> Callable[..., Any]:
     def run(ctx: Any, response: Any, case: Any) -> bool | None:
         exchange = exchange_from_schemathesis(case, response)
         try:
-            check(exchange)
+            if check(exchange):
+                with _APPLIED_LOCK:
+                    _APPLIED[name] += 1
         except CheckFailed as failure:
             detail = failure.message
             if failure.expected or failure.actual:

@@ -223,6 +223,7 @@ def run_schemathesis(
 
     response_checks.register_with_schemathesis()
     response_checks.set_context_length(target.context_length)
+    response_checks.reset_applied()
     config = SchemathesisConfig.from_dict(
         build_config(target, level, max_examples=max_examples, seed=seed, max_time=max_time)
     )
@@ -308,6 +309,9 @@ def run_schemathesis(
                 outcome.result("after_run").record_failure(
                     Failure(check="after_run", message=redact(str(failure.message)))
                 )
+    for name, applied in response_checks.applied_counts().items():
+        if name in outcome.results:
+            outcome.results[name].passed = applied
     if outcome.cases and TRANSPORT_CHECK in outcome.results:
         outcome.results[TRANSPORT_CHECK].passed = max(
             0, outcome.cases - outcome.results[TRANSPORT_CHECK].failed

@@ -1,0 +1,244 @@
+"""``chat-text-conformance``: run the conformance suite against a server (or the client).
+
+Exit codes: 0 every check passed, 1 a check failed, 2 usage or set-up error (bad option,
+unreachable server, token or model refused, reference server failed to start).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import os
+import random
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any, TextIO
+
+from . import report as reports
+from .results import CheckResult, RunReport
+from .target import Level, Target
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_SETUP", "main"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_SETUP = 2
+
+DEFAULT_MAX_EXAMPLES = 25
+TOKEN_ENV = "CHAT_TEXT_TOKEN"  # noqa: S105 - the name of an env var, not a token
+DEBUG_ENV = "CHAT_TEXT_CONFORMANCE_DEBUG"
+
+
+class UsageError(Exception):
+    """A problem with the command line or environment; exit code 2."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chat-text-conformance",
+        description=(
+            "Check a server of POST /inference/chat_text against openapi.yaml and the LLM "
+            "promises (token accounting, max_tokens, truncation, streaming). Without "
+            "--base-url it tests the embedded reference server."
+        ),
+        epilog=(
+            "exit codes: 0 all checks passed, 1 a check failed, 2 usage or set-up error "
+            "(unreachable server, rejected token, unknown model)"
+        ),
+    )
+    target = parser.add_argument_group("target")
+    target.add_argument("--base-url", help="server base URL, e.g. http://127.0.0.1:8000")
+    target.add_argument(
+        "--token", help=f"bearer token (default: ${TOKEN_ENV}); never printed, reports redact it"
+    )
+    target.add_argument("--model", help="model every request is pinned to")
+    target.add_argument(
+        "--context-length",
+        type=_positive_int,
+        help="the model's context window in tokens (enables the window-dependent checks)",
+    )
+    run = parser.add_argument_group("run")
+    run.add_argument(
+        "--level",
+        choices=[level.value for level in Level],
+        default=Level.SEMANTIC.value,
+        help=(
+            "schema: what the spec alone guarantees (a mock passes it); semantic (default): "
+            "plus the LLM promises; strict: plus determinism at temperature 0"
+        ),
+    )
+    run.add_argument(
+        "--max-examples",
+        type=_positive_int,
+        default=DEFAULT_MAX_EXAMPLES,
+        help=f"examples per schemathesis phase and per property (default {DEFAULT_MAX_EXAMPLES})",
+    )
+    run.add_argument("--seed", type=_seed, help="random seed (default: random, printed)")
+    run.add_argument(
+        "--request-timeout",
+        type=_positive_float,
+        default=10.0,
+        help="seconds to wait for any single response (default 10)",
+    )
+    run.add_argument(
+        "--max-time",
+        type=_positive_float,
+        help="seconds the schemathesis part may take at most (default: no limit)",
+    )
+    run.add_argument(
+        "--client",
+        action="store_true",
+        help="check the generated client and SDK instead of a server",
+    )
+    out = parser.add_argument_group("output")
+    out.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report")
+    out.add_argument("--report-json", metavar="PATH", help="write a JSON report")
+    out.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    return parser
+
+
+@contextlib.contextmanager
+def _target(args: argparse.Namespace) -> Iterator[Target]:
+    if args.base_url is None:
+        if args.token or args.context_length:
+            raise UsageError("--token and --context-length need --base-url")
+        from .embedded import DEFAULT_MODEL, embedded
+
+        try:
+            with embedded(
+                args.model or DEFAULT_MODEL, request_timeout=args.request_timeout
+            ) as target:
+                yield target
+        except LookupError as exc:
+            raise UsageError(str(exc.args[0] if exc.args else exc)) from None
+        return
+    base_url: str = args.base_url
+    if not base_url.startswith(("http://", "https://")):
+        raise UsageError(f"--base-url must start with http:// or https://, got {base_url!r}")
+    token = args.token or os.environ.get(TOKEN_ENV)
+    if not token:
+        raise UsageError(f"--base-url needs a token: pass --token or set ${TOKEN_ENV}")
+    if not args.model:
+        raise UsageError("--base-url needs --model (the model every request is pinned to)")
+    yield Target(
+        base_url=base_url.rstrip("/"),
+        token=token,
+        model=args.model,
+        context_length=args.context_length,
+        request_timeout=args.request_timeout,
+    )
+
+
+def _client_report(args: argparse.Namespace, seed: int, say: Any) -> RunReport:
+    try:
+        client_conformance = importlib.import_module(f"{__package__}.client_conformance")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.client_conformance":
+            raise
+        raise UsageError(
+            "--client: chat_text_conformance.client_conformance is not installed"
+        ) from None
+
+    say("client: the generated client and the SDK against generated bodies")
+    started = time.monotonic()
+    results: list[CheckResult] = client_conformance.run_client_conformance(
+        max_examples=args.max_examples, seed=seed
+    )
+    return RunReport(
+        target="generated client + SDK",
+        level="client",
+        seed=seed,
+        max_examples=args.max_examples,
+        results=results,
+        duration=time.monotonic() - started,
+    )
+
+
+def _execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .runner import run
+
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
+
+    def say(line: str) -> None:
+        if not args.quiet:
+            print(f"[conformance] {line}", file=err, flush=True)
+
+    if args.client:
+        if args.base_url:
+            raise UsageError("--client checks the client, it takes no --base-url")
+        report = _client_report(args, seed, say)
+    else:
+        with _target(args) as target:
+            say(f"level {args.level}, seed {seed}, max {args.max_examples} example(s)")
+            report = run(
+                target,
+                Level(args.level),
+                max_examples=args.max_examples,
+                seed=seed,
+                progress=say,
+                max_time=args.max_time,
+            )
+    print(reports.summary_text(report), file=out, flush=True)
+    if args.junit_xml:
+        reports.write_junit_xml(report, args.junit_xml)
+    if args.report_json:
+        reports.write_json(report, args.report_json)
+    if report.setup_error:
+        return EXIT_SETUP
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _execute(args, sys.stdout, sys.stderr)
+    except UsageError as exc:
+        parser.print_usage(sys.stderr)
+        print(f"chat-text-conformance: error: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+    except KeyboardInterrupt:
+        print("chat-text-conformance: interrupted", file=sys.stderr)
+        return EXIT_SETUP
+    except Exception as exc:  # never a traceback for a user; the cause in one line
+        if os.environ.get(DEBUG_ENV):
+            raise
+        print(
+            f"chat-text-conformance: error: {type(exc).__name__}: {exc} "
+            f"(set {DEBUG_ENV}=1 for a traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_SETUP
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
