@@ -20,7 +20,7 @@ def _shorten(text: str, limit: int) -> str:
 
 
 def summary_text(report: RunReport, *, failures_per_check: int = 1) -> str:
-    """A table (check by passed/failed) and, per failed check, what was expected and a reproducer."""
+    """A table (check: passed/failed) and, per failure, what was expected and a reproducer."""
     lines: list[str] = []
     width = max([len(r.name) for r in report.results] + [len("check")])
     lines.append(f"{'check':<{width}}  {'group':<8}  {'passed':>6}  {'failed':>6}  verdict")
