@@ -1,0 +1,98 @@
+"""schemathesis hooks for ``st run openapi.yaml --url ...`` against a chat-text server.
+
+Loaded by the repository's ``schemathesis.toml`` (``hooks = "chat_text_conformance.st_hooks"``).
+It makes a plain ``st run`` apply the suite's rules:
+
+* the per-response LLM checks (:mod:`chat_text_conformance.response_checks`) are registered as
+  custom checks, so they run on every response next to the built-in ones;
+* every generated request is pinned to ``$CHAT_TEXT_MODEL`` (default: the model of the spec's
+  first request example) through ``map_case`` (the coverage phase ignores ``map_body``);
+* the stream response schema is read per event (see :func:`st_integration.adapt_spec`);
+* a valid request refused for a documented reason (``400 prompt_too_long``, ``413``) is not a
+  ``positive_data_acceptance`` failure;
+* ``$CHAT_TEXT_TOKEN``, when set, is sent as the bearer token (or pass
+  ``-H "Authorization: Bearer ..."``); ``$CHAT_TEXT_CONTEXT_LENGTH`` enables the checks that need
+  the model's context window.
+
+The hooks step aside for a schema that has its own ``map_case`` hook (the suite's runner).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import schemathesis
+from schemathesis.openapi.checks import RejectedPositiveData
+
+import chat_text_spec
+
+from . import response_checks
+from .st_integration import adapt_spec, is_documented_rejection, pin_model
+
+__all__ = ["MODEL_ENV", "TOKEN_ENV", "default_model"]
+
+MODEL_ENV = "CHAT_TEXT_MODEL"
+TOKEN_ENV = "CHAT_TEXT_TOKEN"  # noqa: S105 - the name of an env var, not a token
+CONTEXT_LENGTH_ENV = "CHAT_TEXT_CONTEXT_LENGTH"
+
+
+def default_model() -> str:
+    """``$CHAT_TEXT_MODEL``, else the model of the spec's first request example."""
+    configured = os.environ.get(MODEL_ENV)
+    if configured:
+        return configured
+    body = chat_text_spec.resolve(chat_text_spec.operation()["requestBody"])
+    for example in body["content"]["application/json"].get("examples", {}).values():
+        value = chat_text_spec.resolve(example).get("value")
+        if isinstance(value, dict) and isinstance(value.get("model"), str):
+            return str(value["model"])
+    raise LookupError(f"set ${MODEL_ENV}: the spec has no request example naming a model")
+
+
+def _context_length() -> int | None:
+    raw = os.environ.get(CONTEXT_LENGTH_ENV, "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else None
+
+
+response_checks.register_with_schemathesis()
+response_checks.set_context_length(_context_length())
+
+
+def _schema_has_own(context: Any, name: str) -> bool:
+    operation = getattr(context, "operation", None)
+    hooks = getattr(getattr(operation, "schema", None), "hooks", None)
+    return bool(hooks is not None and hooks.defines(name))
+
+
+@schemathesis.hook
+def before_load_schema(context: Any, raw_schema: dict[str, Any]) -> None:
+    adapted = adapt_spec(raw_schema)
+    raw_schema.clear()
+    raw_schema.update(adapted)
+
+
+@schemathesis.hook
+def map_case(context: Any, case: Any) -> Any:
+    if not _schema_has_own(context, "map_case"):
+        case.body = pin_model(case.body, default_model())
+    return case
+
+
+@schemathesis.hook
+def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
+    return not (isinstance(failure, RejectedPositiveData) and is_documented_rejection(response))
+
+
+if os.environ.get(TOKEN_ENV):
+
+    @schemathesis.auth()
+    class _EnvBearerToken:
+        """Sends ``$CHAT_TEXT_TOKEN`` as ``Authorization: Bearer ...``."""
+
+        def get(self, case: Any, context: Any) -> str:
+            return os.environ.get(TOKEN_ENV, "")
+
+        def set(self, case: Any, data: str, context: Any) -> None:
+            case.headers = case.headers or {}
+            case.headers["Authorization"] = f"Bearer {data}"
