@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -78,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=args.host,
         port=args.port,
@@ -87,6 +88,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         lifespan="off",
         timeout_graceful_shutdown=max(1, round(args.graceful_timeout)),
     )
+    # uvicorn captures SIGTERM/SIGINT, shuts down gracefully, then re-raises the signal to
+    # the handler that was installed before it started. Installing a no-op handler here
+    # turns a graceful stop into exit status 0 instead of death by signal.
+    stops: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: stops.append(signum))
+    uvicorn.Server(config).run()
     return 0
 
 

@@ -144,6 +144,12 @@ class RequestValidator:
         schema["components"] = {"schemas": spec["components"]["schemas"]}
         self._validator = jsonschema_rs.validator_for(schema)
         self.defaults: dict[str, Any] = chat_text_spec.request_defaults()
+        # JSON Schema counts 5.0 as an integer; the engine wants a Python int.
+        self.integer_fields = frozenset(
+            name
+            for name, prop in schema["properties"].items()
+            if _allows_integer(chat_text_spec.resolve(prop, spec))
+        )
         self.max_body_bytes: int = chat_text_spec.max_body_bytes()
 
     def validate(self, document: Any) -> dict[str, Any]:
@@ -159,4 +165,15 @@ class RequestValidator:
         for name, default in self.defaults.items():
             if request.get(name) is None:
                 request[name] = default
+        for name in self.integer_fields:
+            value = request.get(name)
+            if isinstance(value, float):
+                request[name] = int(value)
         return request
+
+
+def _allows_integer(schema: dict[str, Any]) -> bool:
+    """Whether a (resolved) property schema is ``integer`` or ``anyOf`` with an integer."""
+    if schema.get("type") == "integer":
+        return True
+    return any(alt.get("type") == "integer" for alt in schema.get("anyOf", []))
