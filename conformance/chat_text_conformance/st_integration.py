@@ -174,6 +174,7 @@ class SchemathesisOutcome:
         return self.results[name]
 
 
+_TESTING_PHASES = {"examples", "coverage", "fuzzing", "stateful"}
 _EXPECTED_GOT = re.compile(
     r"^(?P<message>.*) \(expected (?P<expected>.*); got (?P<actual>.*)\)$", re.S
 )
@@ -246,9 +247,15 @@ def run_schemathesis(
     started = time.monotonic()
     for event in from_schema(schema).execute():
         if isinstance(event, events.PhaseStarted) and event.phase.is_enabled:
+            if event.phase.name.value not in _TESTING_PHASES:
+                continue
             phase_cases = phase_failures = 0
             say(f"schemathesis: {event.phase.name.value} phase ...")
-        elif isinstance(event, events.PhaseFinished) and event.phase.is_enabled:
+        elif (
+            isinstance(event, events.PhaseFinished)
+            and event.phase.is_enabled
+            and event.phase.name.value in _TESTING_PHASES
+        ):
             say(
                 f"schemathesis: {event.phase.name.value} phase done: {phase_cases} request(s), "
                 f"{phase_failures} failed check(s), {time.monotonic() - started:.1f}s elapsed"
