@@ -135,13 +135,22 @@ def test_sigterm_lets_the_request_in_flight_finish(server_factory: list[Server])
     body = json.dumps(BODY).encode()
     head = (
         f"POST {PATH} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer t\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "Expect: 100-continue\r\n\r\n"
     ).encode()
     with socket.create_connection((host, int(port)), timeout=WAIT) as sock:
-        sock.sendall(head + body[:10])  # the request is now in flight, waiting for its body
+        sock.sendall(head)
+        # uvicorn answers "100 Continue" when the app first asks for the body: from here on
+        # the request is in flight inside the handler.
+        interim = b""
+        while not interim.endswith(b"\r\n\r\n"):
+            chunk = sock.recv(1)
+            assert chunk, interim
+            interim += chunk
+        assert interim.startswith(b"HTTP/1.1 100"), interim
         server.proc.send_signal(signal.SIGTERM)
         server.wait_for("Shutting down")
-        sock.sendall(body[10:])
+        sock.sendall(body)
         received = b""
         while chunk := sock.recv(65536):
             received += chunk
