@@ -150,6 +150,8 @@ class _Schema:
     nullable: bool
     ref: str | None
     suffix: str = ""
+    # keywords written on the nullable wrapper (anyOf: [x, null]) rather than inside x
+    outer: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -207,7 +209,15 @@ class _Differ:
                     raise SpecDiffError(f"$ref {ref} does not resolve")
             # Sibling keywords next to $ref (3.1) apply too: keep them.
             siblings = {k: v for k, v in node.items() if k != "$ref"}
-            node = {**target, **siblings} if siblings and isinstance(target, dict) else target
+            if siblings and isinstance(target, dict):
+                merged = dict(target)
+                for key, value in siblings.items():
+                    if key in DOC_KEYS and key in target:
+                        merged[f"inner:{key}"] = target[key]
+                    merged[key] = value
+                node = merged
+            else:
+                node = target
             last = ref
         return node, last
 
@@ -260,6 +270,7 @@ class _Differ:
             rest = [t for t in kind if t != "null"]
             body["type"] = rest[0] if len(rest) == 1 else rest
         suffix = ""
+        outer: frozenset[str] = frozenset()
         for comb in ("anyOf", "oneOf"):
             branches = body.get(comb)
             if not isinstance(branches, list):
@@ -283,10 +294,11 @@ class _Differ:
                 nullable = nullable or inner.nullable
                 ref = inner.ref or ref
                 suffix = f".{comb}[{others[0]}]{inner.suffix}"
+                outer = frozenset(body) - {comb} if not inner.suffix else inner.outer
             else:
                 body[comb] = [branches[i] for i in others]
             break
-        return _Schema(body, nullable, ref, suffix)
+        return _Schema(body, nullable, ref, suffix, outer)
 
     def schema(
         self, old_node: Any, new_node: Any, path: str, direction: Direction, via: str | None
@@ -300,14 +312,15 @@ class _Differ:
                 return  # recursive schema: already being compared further up
             self._active.add(key)
         try:
-            self._schema_body(old, new, path + (new.suffix or old.suffix), direction, via)
+            self._schema_body(old, new, path, direction, via)
         finally:
             self._active.discard(key)
 
     def _schema_body(
-        self, old: _Schema, new: _Schema, path: str, direction: Direction, via: str | None
+        self, old: _Schema, new: _Schema, base: str, direction: Direction, via: str | None
     ) -> None:
         a, b = old.body, new.body
+        path = base + (new.suffix or old.suffix)
         if old.nullable != new.nullable:
             self.directional(
                 direction,
@@ -369,7 +382,19 @@ class _Differ:
                 direction,
                 via,
             )
-        self.docs(a, b, path, via)
+        outer = old.outer | new.outer
+        self.docs(
+            {k: v for k, v in a.items() if k in outer},
+            {k: v for k, v in b.items() if k in outer},
+            base,
+            via,
+        )
+        self.docs(
+            {k: v for k, v in a.items() if k not in outer},
+            {k: v for k, v in b.items() if k not in outer},
+            path,
+            via,
+        )
         handled = {
             "type",
             "enum",

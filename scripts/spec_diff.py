@@ -68,7 +68,7 @@ HEADINGS = {
 def load_spec_text(text: str, label: str) -> dict[str, Any]:
     """Parse an OpenAPI document; a clear :class:`SpecDiffError` when it is not one."""
     try:
-        loaded = yaml.safe_load(text)
+        loaded = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
     except yaml.YAMLError as exc:
         raise SpecDiffError(f"{label}: not valid YAML/JSON: {exc}") from None
     if not isinstance(loaded, dict) or "openapi" not in loaded:

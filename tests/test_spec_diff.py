@@ -1,0 +1,399 @@
+"""scripts/spec_diff.py: the corpus of spec pairs, the CLI (files, git refs, text/JSON, exit
+codes), the semver gate, and the version of the generated package.
+
+Corpus: ``tests/spec_diff_corpus/base.yaml`` is a frozen copy of the contract (1.0.0); each
+``cases/*.yaml`` derives an old and a new document from it with JSON Patch operations
+(``old:``/``new:``, RFC 6902 add/remove/replace/move) or gives two small standalone documents
+(``old_spec:``/``new_spec:``), and lists the exact changes expected (kind, rule, JSONPath
+suffix) and the semver bump.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import _spec_diff  # noqa: E402
+import spec_diff  # noqa: E402
+
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+CORPUS = Path(__file__).resolve().parent / "spec_diff_corpus"
+BASE = yaml.load((CORPUS / "base.yaml").read_text(), Loader=LOADER)  # noqa: S506
+CASES = sorted((CORPUS / "cases").glob("*.yaml"))
+
+
+# --------------------------------------------------------------------------- corpus helpers
+
+
+def _pointer(path: str) -> list[str]:
+    assert path.startswith("/"), path
+    return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
+
+
+def _parent(doc: Any, parts: list[str]) -> Any:
+    for part in parts[:-1]:
+        doc = doc[int(part)] if isinstance(doc, list) else doc[part]
+    return doc
+
+
+def _remove(doc: Any, path: str) -> Any:
+    parts = _pointer(path)
+    parent = _parent(doc, parts)
+    return parent.pop(int(parts[-1])) if isinstance(parent, list) else parent.pop(parts[-1])
+
+
+def _add(doc: Any, path: str, value: Any) -> None:
+    parts = _pointer(path)
+    parent = _parent(doc, parts)
+    if isinstance(parent, list):
+        if parts[-1] == "-":
+            parent.append(value)
+        else:
+            parent.insert(int(parts[-1]), value)
+    else:
+        parent[parts[-1]] = value
+
+
+def apply_patch(doc: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
+    """The few RFC 6902 operations the corpus uses."""
+    doc = copy.deepcopy(doc)
+    for op in ops:
+        if op["op"] == "add":
+            _add(doc, op["path"], copy.deepcopy(op["value"]))
+        elif op["op"] == "remove":
+            _remove(doc, op["path"])
+        elif op["op"] == "replace":
+            _remove(doc, op["path"])
+            _add(doc, op["path"], copy.deepcopy(op["value"]))
+        elif op["op"] == "move":
+            _add(doc, op["path"], _remove(doc, op["from"]))
+        else:
+            raise ValueError(f"unsupported patch op {op['op']!r}")
+    return doc
+
+
+@functools.cache
+def _load_case(path: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    case = yaml.load(path.read_text(), Loader=LOADER)  # noqa: S506
+    old = case.get("old_spec") or apply_patch(BASE, case.get("old", []))
+    new = case.get("new_spec") or apply_patch(BASE, case.get("new", []))
+    return old, new, case["expect"]
+
+
+def load_case(path: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(old document, new document, expectations) of a corpus case; fresh copies."""
+    return copy.deepcopy(_load_case(path))
+
+
+def match(expected: list[dict[str, str]], actual: list[_spec_diff.Change]) -> list[str]:
+    """Problems pairing every expected change with exactly one actual change."""
+    left = list(actual)
+    problems = []
+    for want in expected:
+        hit = next(
+            (
+                c
+                for c in left
+                if c.kind == want["kind"]
+                and c.rule == want["rule"]
+                and c.path.endswith(want["path"])
+            ),
+            None,
+        )
+        if hit is None:
+            problems.append(f"missing: {want}")
+        else:
+            left.remove(hit)
+    problems += [f"unexpected: {c.kind} {c.rule} {c.path} ({c.message})" for c in left]
+    return problems
+
+
+# --------------------------------------------------------------------------- corpus
+
+
+def test_corpus_is_big_enough_and_covers_all_kinds() -> None:
+    assert len(CASES) >= 30
+    kinds: Counter[str] = Counter()
+    bumps: Counter[str] = Counter()
+    for path in CASES:
+        case = yaml.safe_load(path.read_text())
+        bumps[case["expect"]["bump"]] += 1
+        kinds.update(c["kind"] for c in case["expect"]["changes"])
+    assert set(kinds) == set(_spec_diff.KINDS)
+    assert set(bumps) == {"major", "minor", "patch", "none"}
+
+
+def test_corpus_base_is_a_valid_openapi_document() -> None:
+    from openapi_spec_validator import validate
+
+    validate(BASE)
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_corpus_case(path: Path) -> None:
+    old, new, expect = load_case(path)
+    changes = _spec_diff.diff_specs(old, new)
+    assert match(expect["changes"], changes) == []
+    assert _spec_diff.required_bump(changes) == expect["bump"]
+    for change in changes:
+        assert change.path.startswith("$."), change
+        assert change.kind in _spec_diff.KINDS
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_corpus_case_reversed_is_consistent(path: Path) -> None:
+    """Swapping old and new must not crash, and a pure-prose case stays prose-only."""
+    old, new, expect = load_case(path)
+    changes = _spec_diff.diff_specs(new, old)
+    if expect["bump"] in ("none", "patch"):
+        assert _spec_diff.required_bump(changes) == expect["bump"]
+    else:
+        assert changes, "a real change must show up in both directions"
+
+
+def test_the_contract_against_itself_has_no_changes() -> None:
+    spec = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+    assert _spec_diff.diff_specs(spec, copy.deepcopy(spec)) == []
+
+
+# --------------------------------------------------------------------------- semver
+
+
+@pytest.mark.parametrize(
+    ("required", "old", "new", "ok"),
+    [
+        ("major", "1.0.0", "2.0.0", True),
+        ("major", "1.0.0", "1.1.0", False),
+        ("minor", "1.0.0", "1.1.0", True),
+        ("minor", "1.0.0", "1.0.1", False),
+        ("minor", "1.2.3", "2.0.0", True),
+        ("patch", "1.0.0", "1.0.1", True),
+        ("patch", "1.0.0", "1.0.0", False),
+        ("none", "1.0.0", "1.0.0", True),
+        ("major", "0.3.0", "0.4.0", True),  # semver 0.x: breaking needs only a minor bump
+        ("major", "0.3.0", "0.3.1", False),
+    ],
+)
+def test_bump_is_enough(required: _spec_diff.Bump, old: str, new: str, ok: bool) -> None:
+    assert _spec_diff.bump_is_enough(required, old, new) is ok
+
+
+def test_proposed_versions() -> None:
+    assert _spec_diff.propose_version("1.4.2", "major") == "2.0.0"
+    assert _spec_diff.propose_version("1.4.2", "minor") == "1.5.0"
+    assert _spec_diff.propose_version("1.4.2", "patch") == "1.4.3"
+    assert _spec_diff.propose_version("1.4.2", "none") == "1.4.2"
+
+
+def test_version_going_down_or_not_semver_is_an_error() -> None:
+    with pytest.raises(_spec_diff.SpecDiffError, match="went down"):
+        _spec_diff.actual_bump("2.0.0", "1.9.9")
+    with pytest.raises(_spec_diff.SpecDiffError, match="not a semantic version"):
+        _spec_diff.actual_bump("1.0", "1.1")
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def write(tmp: Path, name: str, doc: dict[str, Any]) -> Path:
+    path = tmp / name
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def case_files(tmp: Path, stem: str) -> tuple[Path, Path]:
+    old, new, _ = load_case(next(p for p in CASES if p.stem.endswith(stem)))
+    return write(tmp, "old.yaml", old), write(tmp, "new.yaml", new)
+
+
+def test_cli_text_report_and_exit_1_on_breaking(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old, new = case_files(tmp_path, "request_enum_narrowed")
+    assert spec_diff.main([str(old), str(new)]) == 1
+    out = capsys.readouterr().out
+    assert "BREAKING (1)" in out
+    assert "request-enum-narrowed" in out
+    assert "messages.items.properties.role.enum" in out
+    assert "[via #/components/schemas/Role]" in out
+    assert "needs a major bump (proposed info.version: 2.0.0)" in out
+
+
+def test_cli_json_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old, new = case_files(tmp_path, "request_optional_field_added")
+    assert spec_diff.main([str(old), str(new), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["breaking"] is False
+    assert report["required_bump"] == "minor"
+    assert report["counts"] == {"breaking": 0, "non-breaking": 1, "documentation": 0}
+    [change] = report["changes"]
+    assert change["kind"] == "non-breaking"
+    assert change["path"].endswith(".properties.top_p")
+
+
+def test_cli_gate_fails_until_the_version_is_bumped_enough(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old_doc, new_doc, _ = load_case(next(p for p in CASES if "response_enum_widened" in p.stem))
+    old = write(tmp_path, "old.yaml", old_doc)
+    for version, code in (("1.0.0", 1), ("1.1.0", 1), ("2.0.0", 0)):
+        new_doc["info"]["version"] = version
+        new = write(tmp_path, "new.yaml", new_doc)
+        assert spec_diff.main([str(old), str(new), "--gate"]) == code, version
+        out = capsys.readouterr().out
+        assert ("gate: PASS" if code == 0 else "gate: FAIL") in out
+        if code:
+            assert "bump info.version to at least 2.0.0" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read"),
+        ("openapi: [unclosed", "not valid YAML"),
+        ("- just\n- a list\n", "not an OpenAPI document"),
+    ],
+)
+def test_cli_bad_input_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, message: str
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    if content is not None:
+        bad.write_text(content)
+    assert spec_diff.main([str(bad), str(ROOT / "openapi.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+    assert "Traceback" not in err
+
+
+def test_cli_unresolvable_ref_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = copy.deepcopy(BASE)
+    doc["components"]["schemas"]["Message"]["properties"]["role"] = {"$ref": "#/nowhere"}
+    bad = write(tmp_path, "bad.yaml", doc)
+    assert spec_diff.main([str(bad), str(ROOT / "openapi.yaml")]) == 2
+    assert "$ref #/nowhere does not resolve" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- git
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t.invalid", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    git(tmp_path, "init", "-q", "-b", "main")
+    write(tmp_path, "openapi.yaml", BASE)
+    git(tmp_path, "add", "openapi.yaml")
+    git(tmp_path, "commit", "-q", "-m", "v1")
+    return tmp_path
+
+
+def test_git_ref_against_working_tree(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, new, _ = load_case(next(p for p in CASES if "request_default_changed" in p.stem))
+    write(repo, "openapi.yaml", new)
+    assert spec_diff.main(["--base-ref", "HEAD", str(repo / "openapi.yaml")]) == 1
+    out = capsys.readouterr().out
+    assert "HEAD:openapi.yaml (1.0.0)" in out
+    assert "request-default-changed" in out
+    assert "default 200 -> 256" in out
+
+
+def test_git_unknown_ref_is_a_clear_error(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert spec_diff.main(["--base-ref", "no-such-ref", str(repo / "openapi.yaml")]) == 2
+    assert "git show no-such-ref:openapi.yaml failed" in capsys.readouterr().err
+
+
+def test_auto_base_without_tag_or_merge_base_passes_with_a_message(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, new, _ = load_case(next(p for p in CASES if "request_field_removed" in p.stem))
+    write(repo, "openapi.yaml", new)
+    assert spec_diff.main(["--auto-base", "--gate", str(repo / "openapi.yaml")]) == 0
+    assert "nothing to compare" in capsys.readouterr().out
+
+
+def test_auto_base_uses_the_last_release_tag(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    git(repo, "tag", "v1.0.0")
+    _, new, _ = load_case(next(p for p in CASES if "request_field_removed" in p.stem))
+    write(repo, "openapi.yaml", new)
+    git(repo, "commit", "-q", "-am", "drop stream")
+    spec = str(repo / "openapi.yaml")
+    assert spec_diff.main(["--auto-base", "--gate", spec]) == 1
+    captured = capsys.readouterr()
+    assert "the last release tag v1.0.0" in captured.err
+    assert "gate: FAIL" in captured.out
+    new["info"]["version"] = "2.0.0"
+    write(repo, "openapi.yaml", new)
+    assert spec_diff.main(["--auto-base", "--gate", spec]) == 0
+
+
+def test_auto_base_uses_the_merge_base_with_origin_main(
+    repo: Path, tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clone = tmp_path_factory.mktemp("clone") / "c"
+    git(repo.parent, "clone", "-q", str(repo), str(clone))
+    git(clone, "checkout", "-q", "-b", "feature")
+    _, new, _ = load_case(next(p for p in CASES if "request_optional_field_added" in p.stem))
+    write(clone, "openapi.yaml", new)
+    git(clone, "commit", "-q", "-am", "add top_p")
+    assert spec_diff.main(["--auto-base", "--gate", str(clone / "openapi.yaml")]) == 1
+    captured = capsys.readouterr()
+    assert "the merge base with origin/main" in captured.err
+    assert "needs a minor bump (proposed info.version: 1.1.0)" in captured.out
+
+
+def test_changelog_for_regenerate(repo: Path) -> None:
+    _, new, _ = load_case(next(p for p in CASES if "event_stream_removed" in p.stem))
+    write(repo, "openapi.yaml", new)
+    text = spec_diff.changelog("HEAD", repo / "openapi.yaml")
+    assert "response-media-type-removed" in text
+    assert "text/event-stream" in text
+    assert "not available" in spec_diff.changelog("HEAD", repo / "missing.yaml")
+
+
+# --------------------------------------------------------------------------- versions
+
+
+def test_generated_package_version_follows_info_version() -> None:
+    spec = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+    generated = tomllib.loads((ROOT / "generated" / "pyproject.toml").read_text())
+    assert generated["project"]["version"] == spec["info"]["version"]
+
+
+def test_project_version_pattern_reads_info_version() -> None:
+    """pyproject's hatch version pattern must find exactly info.version in openapi.yaml."""
+    import re
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    pattern = config["tool"]["hatch"]["version"]["pattern"]
+    spec_text = (ROOT / "openapi.yaml").read_text()
+    found = re.findall(pattern, spec_text)
+    assert found == [yaml.safe_load(spec_text)["info"]["version"]]
