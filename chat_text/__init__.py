@@ -43,6 +43,7 @@ from ._errors import (
     ResponseValidationError,
     ServiceUnavailableError,
     UnsupportedMediaTypeError,
+    status_error_class,
 )
 from ._retries import RetryPolicy
 from ._streaming import AsyncStream, Stream
@@ -83,4 +84,5 @@ __all__ = [
     "UnsupportedMediaTypeError",
     "Usage",
     "build_request_body",
+    "status_error_class",
 ]

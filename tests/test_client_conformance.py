@@ -1,0 +1,69 @@
+"""Client conformance from pytest: a small seeded budget in the default run, plus proof that the
+checks catch a client that breaks the contract."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from chat_text_conformance.client_conformance import CHECKS, run_client_conformance
+from chat_text_conformance.results import CheckResult
+
+import chat_text._client
+import chat_text._parsing
+
+BUDGET = 10
+SEED = 20261125
+
+
+def summary(results: list[CheckResult]) -> str:
+    lines = []
+    for r in results:
+        lines.append(f"{r.name}: passed={r.passed} failed={r.failed}")
+        lines += [f"    {f.message}: {f.actual} ({f.reproducer[:300]})" for f in r.failures]
+    return "\n".join(lines)
+
+
+def test_client_conformance_passes_on_a_seeded_budget() -> None:
+    results = run_client_conformance(max_examples=BUDGET, seed=SEED)
+    assert [r.name for r in results] == list(CHECKS)
+    assert all(r.group == "client" for r in results)
+    assert all(r.ok for r in results), summary(results)
+    # every check really ran on generated examples (assume() may discard a few)
+    assert all(r.passed >= BUDGET // 2 for r in results), summary(results)
+
+
+def test_unknown_check_and_bad_budget_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown client checks"):
+        run_client_conformance(max_examples=1, seed=0, checks=["no_such_check"])
+    with pytest.raises(ValueError, match="max_examples"):
+        run_client_conformance(max_examples=0, seed=0)
+
+
+def test_a_client_that_skips_validation_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    class AcceptAll:
+        def is_valid(self, _data: Any) -> bool:
+            return True
+
+    monkeypatch.setattr(chat_text._parsing, "validator", lambda _name: AcceptAll())
+    (result,) = run_client_conformance(
+        max_examples=BUDGET, seed=SEED, checks=["sdk_rejects_invalid_responses"]
+    )
+    assert result.failed > 0
+    assert result.failures[0].expected == "ResponseValidationError"
+
+
+def test_a_client_that_sends_defaults_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = chat_text._client.build_request_body
+
+    def bakes_in_defaults(**kwargs: Any) -> bytes:
+        body = json.loads(real(**kwargs))
+        body.setdefault("max_tokens", 200)  # what a naive generator does
+        return json.dumps(body).encode()
+
+    monkeypatch.setattr(chat_text._client, "build_request_body", bakes_in_defaults)
+    (result,) = run_client_conformance(
+        max_examples=BUDGET, seed=SEED, checks=["sdk_requests_match_schema"]
+    )
+    assert result.failed > 0
