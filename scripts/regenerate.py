@@ -133,6 +133,15 @@ def regenerate(spec: Path = SPEC, config: Path = CONFIG, generated: Path = GENER
         shutil.copytree(fresh, generated)
 
 
+def client_changelog(spec: Path) -> str:
+    """What changed for clients since the committed spec (the one generated/ was made from,
+    as the drift check keeps them in step): the report of scripts/spec_diff.py."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from spec_diff import changelog
+
+    return "client-facing changelog (git HEAD -> working tree):\n" + changelog("HEAD", spec)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -162,6 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"regenerated {args.output} from {args.spec}")
+    print(client_changelog(args.spec))
     return 0
 
 

@@ -397,3 +397,19 @@ def test_project_version_pattern_reads_info_version() -> None:
     spec_text = (ROOT / "openapi.yaml").read_text()
     found = re.findall(pattern, spec_text)
     assert found == [yaml.safe_load(spec_text)["info"]["version"]]
+
+
+def test_regenerate_prints_the_client_facing_changelog(repo: Path) -> None:
+    import importlib.util
+
+    loader = importlib.util.spec_from_file_location(
+        "regenerate_for_changelog", ROOT / "scripts" / "regenerate.py"
+    )
+    assert loader is not None and loader.loader is not None
+    regenerate = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(regenerate)
+    _, new, _ = load_case(next(p for p in CASES if "response_status_removed" in p.stem))
+    write(repo, "openapi.yaml", new)
+    text = regenerate.client_changelog(repo / "openapi.yaml")
+    assert text.startswith("client-facing changelog (git HEAD -> working tree):")
+    assert "response-status-removed: $.paths['/inference/chat_text'].post.responses['429']" in text
