@@ -466,12 +466,14 @@ def _words(count: int, draw: st.DrawFn) -> str:
 
 
 @st.composite
-def _conversations(draw: st.DrawFn, max_turns: int, max_words: int) -> list[dict[str, str]]:
+def _conversations(
+    draw: st.DrawFn, max_turns: int, max_words: int, min_turns: int = 1
+) -> list[dict[str, str]]:
     """system + alternating user/assistant turns of distinct sizes + a last message.
 
     Distinct sizes make newest-first and oldest-first eviction cost different token counts.
     """
-    turns = draw(st.integers(1, max_turns))
+    turns = draw(st.integers(min(min_turns, max_turns), max_turns))
     sizes = draw(st.lists(st.integers(1, max_words), min_size=turns, max_size=turns, unique=True))
     messages = [{"role": "system", "content": _words(draw(st.integers(1, 6)), draw)}]
     mid_system = draw(st.integers(0, turns)) if turns > 1 and draw(st.booleans()) else -1
@@ -745,7 +747,8 @@ def truncation_keeps_newest_turns(run: _Run) -> None:
     ptl_min: int = run.bound("prompt_truncate_len", "minimum")
 
     def example(data: st.DataObject) -> None:
-        messages = data.draw(_conversations(max_turns, max_words), label="messages")
+        conversation = _conversations(max_turns, max_words, min_turns=3)
+        messages = data.draw(conversation, label="messages")
         evictable = [i for i, m in enumerate(messages[:-1]) if m["role"] != "system"]
         costs: list[int] = []
         for j in range(len(evictable) + 1):
@@ -954,18 +957,25 @@ def finish_reason_matches_max_tokens(run: _Run) -> None:
 def null_and_omitted_mean_default(run: _Run) -> None:
     """For every optional field, omitted ≡ ``null`` ≡ the spec's default value.
 
-    Defaults come from the spec. All three answers succeed as JSON (the default of ``stream``),
-    cost the same prompt_tokens and respect the default max_tokens; at the strict level (and at
-    temperature 0) they are identical.
+    Defaults come from the spec. All three answers succeed as JSON (the default of ``stream``)
+    and cost the same prompt_tokens. For max_tokens the question is long enough that a long
+    answer may run past the default, and all three must respect it (``null`` read as "no
+    limit" or as another number shows up there). At the strict level the answers at
+    temperature 0 are identical.
     """
     defaults = run.defaults
     max_turns, max_words = _conversation_budget(run)
     default_cap = defaults.get("max_tokens")
+    context = run.target.context_length
+    room = 150 if context is None or not isinstance(default_cap, int) else context - default_cap
+    long_question = max(5, min(150, room // 2))
 
     def example(data: st.DataObject) -> None:
-        messages = data.draw(_conversations(max_turns, max_words), label="messages")
+        conversation = data.draw(_conversations(max_turns, max_words), label="messages")
+        words = data.draw(st.integers(long_question * 3 // 4, long_question), label="words")
         for name, value in defaults.items():
             fixed = {} if name == "temperature" else {"temperature": 0}
+            messages = _question(words) if name == "max_tokens" else conversation
             answers = []
             for label, extra in (
                 ("omitted", {}),
@@ -974,9 +984,7 @@ def null_and_omitted_mean_default(run: _Run) -> None:
             ):
                 what = f"{name} {label}"
                 answer = run.complete(messages, what, **fixed, **extra)
-                if isinstance(default_cap, int) and name != "max_tokens":
-                    pass
-                elif isinstance(default_cap, int):
+                if isinstance(default_cap, int):
                     _check_cap(run, answer, default_cap, f"{what} (default max_tokens)")
                 answers.append((what, answer))
             (base_what, base), *others = answers
@@ -1476,6 +1484,7 @@ def run_properties(
     time_budget: float | None = None,
     only: Sequence[str] | None = None,
     on_result: Callable[[CheckResult], None] | None = None,
+    fail_fast: bool = False,
 ) -> list[CheckResult]:
     """Run every property of ``level`` (none at the schema level) against ``target``.
 
@@ -1483,7 +1492,8 @@ def run_properties(
     some add a fixed set of cases derived from the spec); ``seed`` makes the run reproducible.
     ``time_budget`` (seconds) stops sending requests once spent, reporting what was left
     unchecked as a failure. ``only`` restricts the run to the named properties.
-    ``on_result`` is called after each property (for progress output).
+    ``on_result`` is called after each property (for progress output). ``fail_fast`` stops
+    after the first property that fails (for mutation testing).
 
     Never raises because of the server: results are :class:`PropertyResult` objects (a
     :class:`CheckResult` with a ``note``, set when cases were skipped).
@@ -1507,6 +1517,8 @@ def run_properties(
             results.append(run.result)
             if on_result is not None:
                 on_result(run.result)
+            if fail_fast and not run.result.ok:
+                break
     finally:
         session.close()
     return results
