@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-
 from chat_text_conformance import Level, Target, run
 from chat_text_conformance.runner import PREFLIGHT_CHECK
 from chat_text_conformance.st_integration import TRANSPORT_CHECK
