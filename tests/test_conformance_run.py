@@ -1,0 +1,230 @@
+"""``chat_text_conformance.run``: green against the reference server at every level, red (with a
+reproducer) against broken servers, and a clear set-up error for a wrong token or model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from chat_text_conformance import Level, Target, embedded, run
+from chat_text_conformance.response_checks import CHECKS
+from chat_text_conformance.runner import PREFLIGHT_CHECK
+from chat_text_conformance.st_integration import (
+    adapt_spec,
+    is_documented_rejection,
+    pin_model,
+    run_schemathesis,
+)
+
+from chat_text_server import create_app
+from chat_text_server.engine import MODELS
+from chat_text_server.testing import running_server
+from chat_text_spec import load_spec
+
+SEED = 1
+BUDGET = 8
+TOKEN = "run-test-token-5b1f"
+MODEL = "chat-text-mini"
+
+
+@pytest.fixture(scope="module")
+def reference() -> Iterator[Target]:
+    with embedded(MODEL) as target:
+        yield target
+
+
+# --- green against the reference server --------------------------------------------------------
+
+
+@pytest.mark.parametrize("level", list(Level), ids=lambda level: level.value)
+def test_reference_server_passes_every_level(reference: Target, level: Level) -> None:
+    report = run(reference, level, max_examples=BUDGET, seed=SEED)
+    failures = [(f.check, f.message) for f in report.failures()]
+    assert report.ok, failures
+    assert report.setup_error is None
+    assert report.cases > 0
+    groups = {result.group for result in report.results}
+    names = {result.name for result in report.results}
+    assert {"not_a_server_error", "response_schema_conformance", "negative_data_rejection"} <= names
+    if level is Level.SCHEMA:
+        assert groups == {"schema"}
+    else:
+        assert set(CHECKS) <= names
+        # the stream checks really looked at streams, not only at JSON answers
+        stream_done = report.result("stream_ends_with_done")
+        assert stream_done is not None
+        assert stream_done.passed > 0
+
+
+def test_progress_lines_are_reported(reference: Target) -> None:
+    lines: list[str] = []
+    run(reference, Level.SCHEMA, max_examples=2, seed=SEED, progress=lines.append)
+    assert lines[0].startswith("pre-flight")
+    assert any("coverage phase done" in line for line in lines)
+    assert lines[-1].startswith("done in")
+
+
+# --- set-up errors ------------------------------------------------------------------------------
+
+
+def test_wrong_token_is_a_setup_error_not_a_green_run(reference: Target) -> None:
+    wrong = Target(reference.base_url, "not-the-token", MODEL, request_timeout=5)
+    report = run(wrong, Level.SEMANTIC, max_examples=BUDGET, seed=SEED)
+    assert not report.ok
+    assert report.setup_error is not None
+    assert "rejected the token" in report.setup_error
+    preflight = report.result(PREFLIGHT_CHECK)
+    assert preflight is not None
+    assert preflight.failed == 1
+    assert "not-the-token" not in json.dumps([f.__dict__ for f in report.failures()])
+
+
+def test_unknown_model_is_a_setup_error(reference: Target) -> None:
+    target = Target(reference.base_url, reference.token, "no-such-model", request_timeout=5)
+    report = run(target, Level.SCHEMA, max_examples=BUDGET, seed=SEED)
+    assert report.setup_error is not None
+    assert "no-such-model" in report.setup_error
+
+
+def test_schemathesis_part_alone_fails_on_a_wrong_token(reference: Target) -> None:
+    """Even without the pre-flight, the configured expected statuses turn 401s into failures
+    (plain schemathesis passes a wrong token green)."""
+    wrong = Target(reference.base_url, "not-the-token", MODEL, request_timeout=5)
+    outcome = run_schemathesis(wrong, Level.SCHEMA, max_examples=3, seed=SEED)
+    assert outcome.results["positive_data_acceptance"].failed > 0
+
+
+def test_unreachable_server_is_a_setup_error() -> None:
+    with running_server(create_app([TOKEN])) as url:
+        pass  # the port is closed again now
+    report = run(Target(url, TOKEN, MODEL, request_timeout=2), Level.SCHEMA, max_examples=2, seed=0)
+    assert report.setup_error is not None
+    assert "cannot reach" in report.setup_error
+
+
+def test_time_cap_stops_schemathesis(reference: Target) -> None:
+    outcome = run_schemathesis(reference, Level.SCHEMA, max_examples=100_000, seed=SEED, max_time=2)
+    assert any("time budget" in note for note in outcome.notes)
+    assert outcome.cases > 0
+
+
+# --- red against broken servers -----------------------------------------------------------------
+
+Rewrite = Callable[[bytes, str], bytes]
+
+
+def _rewriting(app: Any, rewrite: Rewrite) -> Any:
+    """An ASGI app that passes ``app``'s 2xx bodies through ``rewrite(body, content_type)``."""
+
+    async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        start: dict[str, Any] = {}
+        body = bytearray()
+
+        async def capture(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+                return
+            body.extend(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+            content_type = dict(start["headers"]).get(b"content-type", b"").decode()
+            data = bytes(body)
+            if 200 <= start["status"] < 300:
+                data = rewrite(data, content_type)
+            headers.append((b"content-length", str(len(data)).encode()))
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": data})
+
+        await app(scope, receive, capture)
+
+    return wrapped
+
+
+def _usage_off_by_one(body: bytes, content_type: str) -> bytes:
+    if not content_type.startswith("application/json"):
+        return body
+    doc = json.loads(body)
+    if doc.get("usage"):
+        doc["usage"]["total_tokens"] += 1
+    return json.dumps(doc).encode()
+
+
+def _stream_without_done(body: bytes, content_type: str) -> bytes:
+    return body.replace(b"data: [DONE]\n\n", b"") if "event-stream" in content_type else body
+
+
+@pytest.mark.parametrize(
+    ("rewrite", "check"),
+    [(_usage_off_by_one, "usage_total_is_sum"), (_stream_without_done, "stream_ends_with_done")],
+    ids=["usage", "stream"],
+)
+def test_broken_server_fails_with_a_redacted_reproducer(rewrite: Rewrite, check: str) -> None:
+    app = _rewriting(create_app([TOKEN]), rewrite)
+    with running_server(app) as url:
+        target = Target(url, TOKEN, MODEL, context_length=MODELS[MODEL], request_timeout=5)
+        report = run(target, Level.SEMANTIC, max_examples=3, seed=SEED)
+        schema_only = run(target, Level.SCHEMA, max_examples=3, seed=SEED)
+    assert not report.ok
+    result = report.result(check)
+    assert result is not None
+    assert result.failed > 0
+    failure = result.failures[0]
+    assert failure.expected
+    assert failure.actual
+    assert failure.reproducer.startswith("curl")
+    assert TOKEN not in failure.reproducer + failure.message
+    # the semantic bug is invisible to schema-only checking: that is what the levels mean
+    assert schema_only.result(check) is None
+
+
+# --- building blocks ----------------------------------------------------------------------------
+
+
+def test_pin_model_replaces_valid_models_and_keeps_invalid_ones() -> None:
+    assert pin_model({"model": "x", "messages": []}, MODEL)["model"] == MODEL
+    too_long = "m" * 100_000
+    assert pin_model({"model": too_long}, MODEL)["model"] == too_long
+    assert pin_model({"model": 5}, MODEL)["model"] == 5
+    assert pin_model({"model": ""}, MODEL)["model"] == ""
+    assert "model" not in pin_model({"messages": []}, MODEL)
+    assert pin_model([1, 2], MODEL) == [1, 2]
+
+
+def test_adapt_spec_reads_the_stream_schema_per_event() -> None:
+    spec = load_spec()
+    adapted = adapt_spec(spec)
+    ok = adapted["paths"]["/inference/chat_text"]["post"]["responses"]["200"]["content"]
+    event = ok["text/event-stream"]["schema"]
+    assert event["required"] == ["data"]
+    alternatives = event["properties"]["data"]["anyOf"]
+    assert {"const": "[DONE]"} in alternatives
+    assert alternatives[1]["contentSchema"] == {"$ref": "#/components/schemas/ChatTextChunk"}
+    assert (
+        ok["application/json"]
+        == spec["paths"]["/inference/chat_text"]["post"]["responses"]["200"]["content"][
+            "application/json"
+        ]
+    )
+    assert adapt_spec(adapted) == adapted  # idempotent
+
+
+class _Response:
+    def __init__(self, status: int, body: Any) -> None:
+        self.status_code = status
+        self.content = json.dumps(body).encode()
+
+
+def test_documented_rejections() -> None:
+    too_long = {"error": {"code": "prompt_too_long", "message": "m", "field": "messages"}}
+    invalid = {"error": {"code": "invalid_request", "message": "m", "field": "x"}}
+    assert is_documented_rejection(_Response(400, too_long))
+    assert is_documented_rejection(_Response(413, invalid))
+    assert not is_documented_rejection(_Response(400, invalid))
+    assert not is_documented_rejection(_Response(401, too_long))
+    assert not is_documented_rejection(_Response(400, "garbage"))
