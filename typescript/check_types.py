@@ -1,0 +1,118 @@
+"""Prove that openapi.yaml gives a second language real types (``tox -e typescript``).
+
+1. openapi-typescript (pinned in package.json) turns openapi.yaml into
+   ``build/typescript/chat-text.d.ts`` with ``--default-non-nullable false``, so fields with
+   server-applied defaults stay optional;
+2. ``tsc --noEmit --strict`` compiles ``typescript/usage.ts`` against it;
+3. a copy of usage.ts without its one ``// @ts-expect-error`` directive must FAIL to compile,
+   with a type error on exactly the line after the directive (the invalid role): otherwise the
+   directive would be hiding nothing and the types would not be checking roles.
+
+Needs ``npm ci`` first (node_modules/). Exit 0 when all three hold, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = ROOT / "openapi.yaml"
+USAGE = ROOT / "typescript" / "usage.ts"
+TSCONFIG = ROOT / "typescript" / "tsconfig.json"
+OUT = ROOT / "build" / "typescript"
+TYPES = OUT / "chat-text.d.ts"
+BIN = ROOT / "node_modules" / ".bin"
+DIRECTIVE = "// @ts-expect-error"
+IMPORT = '"../build/typescript/chat-text"'
+
+
+class CheckError(Exception):
+    pass
+
+
+def run(args: list[str]) -> subprocess.CompletedProcess[str]:
+    tool = BIN / args[0]
+    if not tool.exists():
+        raise CheckError(f"{tool} not found: run `npm ci` first")
+    return subprocess.run(
+        [str(tool), *args[1:]], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+
+
+def generate() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    proc = run(
+        ["openapi-typescript", str(SPEC), "--default-non-nullable", "false", "-o", str(TYPES)]
+    )
+    if proc.returncode != 0 or not TYPES.is_file():
+        raise CheckError(f"openapi-typescript failed:\n{proc.stdout}{proc.stderr}")
+    print(f"generated {TYPES.relative_to(ROOT)} from {SPEC.name}")
+
+
+def compile_usage() -> None:
+    proc = run(["tsc", "--noEmit", "--strict", "-p", str(TSCONFIG)])
+    if proc.returncode != 0:
+        raise CheckError(f"tsc --noEmit --strict failed on {USAGE.name}:\n{proc.stdout}")
+    print(f"tsc --noEmit --strict: {USAGE.relative_to(ROOT)} compiles")
+
+
+def negative_copy() -> tuple[Path, int]:
+    """usage.ts without the directive, next to the generated types; and the 1-based line
+    where tsc must now report the error."""
+    lines = USAGE.read_text().splitlines(keepends=True)
+    marks = [i for i, line in enumerate(lines) if line.strip().startswith(DIRECTIVE)]
+    if len(marks) != 1:
+        raise CheckError(f"{USAGE.name} must hold exactly one {DIRECTIVE}, found {len(marks)}")
+    text = "".join(lines[: marks[0]] + lines[marks[0] + 1 :])
+    if IMPORT not in text:
+        raise CheckError(f"{USAGE.name} must import the generated types from {IMPORT}")
+    copy = OUT / "usage_without_expect_error.ts"
+    copy.write_text(text.replace(IMPORT, '"./chat-text"'))
+    config = OUT / "tsconfig.negative.json"
+    config.write_text(
+        '{"extends": "../../typescript/tsconfig.json", "files": ["' + copy.name + '"]}\n'
+    )
+    return copy, marks[0] + 1
+
+
+def compile_negative() -> None:
+    copy, line = negative_copy()
+    proc = run(["tsc", "--noEmit", "--strict", "-p", str(OUT / "tsconfig.negative.json")])
+    errors = re.findall(rf"{re.escape(copy.name)}\((\d+),\d+\): error (TS\d+)", proc.stdout)
+    if proc.returncode == 0 or not errors:
+        raise CheckError(
+            f"without its {DIRECTIVE}, {USAGE.name} still compiles: the invalid role is not"
+            " rejected, so the generated types do not check roles"
+        )
+    if {int(n) for n, _ in errors} != {line}:
+        raise CheckError(
+            f"expected tsc errors only on line {line} (the invalid role), got:\n{proc.stdout}"
+        )
+    codes = ", ".join(sorted({code for _, code in errors}))
+    print(
+        f"without {DIRECTIVE}: tsc fails as it must, on line {line} ({codes}): "
+        "the invalid role is a type error"
+    )
+
+
+def main() -> int:
+    if shutil.which("node") is None:
+        print("error: node is not installed", file=sys.stderr)
+        return 1
+    try:
+        generate()
+        compile_usage()
+        compile_negative()
+    except CheckError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print("OK: the TypeScript types generated from openapi.yaml are real")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
