@@ -47,12 +47,15 @@ MessageParam = Message | Mapping[str, str]
 """A message: the generated ``Message`` model or a mapping ``{"role": ..., "content": ...}``."""
 
 _MESSAGE_KEYS = frozenset(f.name for f in attrs.fields(Message))
-_ROLES = ", ".join(r.value for r in Role)
+_ROLE_VALUES = frozenset(r.value for r in Role)
+_ROLES = ", ".join(sorted(_ROLE_VALUES))
 
 
 def _to_message(index: int, item: object) -> Message:
     if isinstance(item, Message):
         return item
+    if type(item) is dict and item.keys() == _MESSAGE_KEYS and item["role"] in _ROLE_VALUES:
+        return Message(role=Role(item["role"]), content=item["content"])
     if not isinstance(item, Mapping):
         raise TypeError(
             f"messages[{index}] must be a Message or a mapping, got {type(item).__name__}"
@@ -127,7 +130,8 @@ class _BaseClient:
         self.timeout = to_timeout(timeout)
         self.max_retries = max_retries
         self.retry_policy = retry_policy or RetryPolicy()
-        self._url = self.base_url + chat_text_spec.OPERATION_PATH
+        # parsed once: httpx re-parses a str URL on every request
+        self._url = httpx.URL(self.base_url + chat_text_spec.OPERATION_PATH)
         self._default_headers = dict(default_headers or {})
         self._headers = {
             **self._default_headers,
@@ -135,8 +139,8 @@ class _BaseClient:
             "Content-Type": "application/json",
             "User-Agent": f"chat-text-python/{chat_text_spec.api_version()}",
         }
-        self._json_headers = {**self._headers, "Accept": "application/json"}
-        self._sse_headers = {**self._headers, "Accept": "text/event-stream"}
+        self._json_headers = httpx.Headers({**self._headers, "Accept": "application/json"})
+        self._sse_headers = httpx.Headers({**self._headers, "Accept": "text/event-stream"})
 
     def __repr__(self) -> str:
         return (
