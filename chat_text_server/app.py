@@ -13,6 +13,7 @@ and while reading), JSON (400), schema (400), model (404), prompt fitting (400
 from __future__ import annotations
 
 import hmac
+import itertools
 import logging
 import os
 import time
@@ -53,15 +54,8 @@ _SSE_HEADERS = [
 _DONE = b"data: [DONE]\n\n"
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value)
-    return None
-
-
-def _response_id() -> str:
-    return "chatcmpl-" + os.urandom(8).hex()
+Headers = dict[bytes, bytes]
+"""Request headers by lower-case name (the last one wins when a name repeats)."""
 
 
 class ChatTextEndpoint:
@@ -72,30 +66,30 @@ class ChatTextEndpoint:
         self._models = dict(models)
         self._validator = RequestValidator()
         self._limit = self._validator.max_body_bytes
+        # Response ids: a random per-app prefix and a counter, unique without a syscall.
+        self._id_prefix = "chatcmpl-" + os.urandom(6).hex()
+        self._id_counter = itertools.count()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
-
-        async def tracked_send(message: Message) -> None:
-            nonlocal started
-            started = True
-            await send(message)
-
         try:
-            await self._handle(scope, receive, tracked_send)
+            answer = await self._handle(dict(scope["headers"]), receive)
         except ApiError as exc:
-            if not started:
-                await _send_error(send, exc)
+            await _send_error(send, exc)
+            return
         except Exception:
             # Never a traceback to the caller; headers (and so tokens) are not logged.
             logger.exception("unexpected error in %s %s", scope.get("method"), scope.get("path"))
-            if not started:
-                await _send_error(send, ApiError.internal())
+            await _send_error(send, ApiError.internal())
+            return
+        if isinstance(answer, bytes):
+            await _send_json(send, 200, answer)
+        else:
+            await _send_stream(send, answer)
 
     # -- checks -------------------------------------------------------------------------
 
-    def _authorize(self, scope: Scope) -> None:
-        value = _header(scope, b"authorization")
+    def _authorize(self, headers: Headers) -> None:
+        value = headers.get(b"authorization")
         if value is None or not value.strip():
             raise ApiError.unauthorized("Missing bearer token in the Authorization header.")
         scheme, _, token = value.strip().partition(b" ")
@@ -111,8 +105,8 @@ class ChatTextEndpoint:
             raise ApiError.unauthorized("Invalid bearer token.")
 
     @staticmethod
-    def _check_content_type(scope: Scope) -> None:
-        raw = _header(scope, b"content-type")
+    def _check_content_type(headers: Headers) -> None:
+        raw = headers.get(b"content-type")
         got = raw.decode("latin-1") if raw is not None else ""
         media, *params = got.split(";")
         ok = media.strip().lower() == "application/json"
@@ -138,8 +132,8 @@ class ChatTextEndpoint:
             f"The request body exceeds the limit of {self._limit} bytes.",
         )
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
-        declared = _header(scope, b"content-length")
+    async def _read_body(self, headers: Headers, receive: Receive) -> bytes:
+        declared = headers.get(b"content-length")
         if declared is not None:
             text = declared.strip()
             if not text.isdigit():
@@ -162,10 +156,11 @@ class ChatTextEndpoint:
 
     # -- the operation ------------------------------------------------------------------
 
-    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self._authorize(scope)
-        self._check_content_type(scope)
-        body = await self._read_body(scope, receive)
+    async def _handle(self, headers: Headers, receive: Receive) -> bytes | list[bytes]:
+        """Check and answer one request: the JSON body, or the stream's events."""
+        self._authorize(headers)
+        self._check_content_type(headers)
+        body = await self._read_body(headers, receive)
         request = self._validator.validate(parse_json(body))
 
         model: str = request["model"]
@@ -193,11 +188,10 @@ class ChatTextEndpoint:
             "completion_tokens": len(pieces),
             "total_tokens": prompt_tokens + len(pieces),
         }
-        response_id = _response_id()
+        response_id = f"{self._id_prefix}{next(self._id_counter):08x}"
         created = int(time.time())
         if request["stream"]:
-            await _send_stream(send, response_id, created, model, pieces, finish, usage)
-            return
+            return list(stream_events(response_id, created, model, pieces, finish, usage))
         document = {
             "id": response_id,
             "created": created,
@@ -211,7 +205,7 @@ class ChatTextEndpoint:
             ],
             "usage": usage,
         }
-        await _send_json(send, 200, orjson.dumps(document))
+        return orjson.dumps(document)
 
 
 def stream_events(
@@ -246,17 +240,9 @@ def stream_events(
     yield _DONE
 
 
-async def _send_stream(
-    send: Send,
-    response_id: str,
-    created: int,
-    model: str,
-    pieces: Sequence[str],
-    finish: str,
-    usage: Mapping[str, int],
-) -> None:
+async def _send_stream(send: Send, events: Sequence[bytes]) -> None:
     await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
-    for data in stream_events(response_id, created, model, pieces, finish, usage):
+    for data in events:
         await send({"type": "http.response.body", "body": data, "more_body": True})
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 

@@ -26,14 +26,17 @@ Generation
     ``ANSWER_BASE + ANSWER_PER_TOKEN * (tokens in the last message's content)``. So a short
     question ends on its own (``finish_reason: stop``) and a long last message, or a small
     ``max_tokens``, stops at ``max_tokens`` (``finish_reason: length``). The answer is
-    sentences of words drawn from the conversation's own words and a fixed vocabulary, each
-    sentence ending with ``"."``; the natural answer always ends with ``"."``.
+    sentences of words drawn from the last message's (lower-cased) words and a fixed
+    vocabulary. A sentence's first word is capitalised and decides the sentence's length
+    (``4 + len(word) % 9`` words, then ``"."``); the natural answer always ends with ``"."``.
 
-    The words are picked by a pseudo-random generator. At temperature 0 it is seeded from a
-    hash of the model name and the kept messages, so the same request always gives the same
-    text, and a smaller ``max_tokens`` gives a prefix of the longer answer. At temperature > 0
-    it is seeded from the operating system's random source, so answers vary (their length
-    does not).
+    Word ``i`` is ``pool[draw_i % len(pool)]``, where the draws are 32-bit numbers read from
+    SHAKE-256 of a 64-bit seed (an extendable-output hash: one draw per token). At
+    temperature 0 the seed is a hash of the model name and the kept messages (``seed_for``),
+    so the same request always gives the same text, and a smaller ``max_tokens`` gives a
+    prefix of the longer answer. At temperature > 0 the seed comes from the operating
+    system's random source, so answers vary (their length does not). The pool is the last
+    message's lower-cased words (its last 64) followed by ``VOCABULARY``.
 
     The answer is returned as *pieces*, one token each: a word piece carries its leading
     space (except the very first), a punctuation piece has none. Joining the pieces gives
@@ -45,8 +48,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
 import re
+import sys
+from array import array
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
@@ -100,6 +104,8 @@ VOCABULARY: tuple[str, ...] = (
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]")
 _SENTENCE_MIN = 4
 _SENTENCE_SPAN = 9
+_POOL_WORDS = 64
+_MASK64 = (1 << 64) - 1
 
 
 class PromptTooLong(Exception):
@@ -169,11 +175,6 @@ def natural_length(messages: Sequence[Message]) -> int:
     return ANSWER_BASE + ANSWER_PER_TOKEN * len(tokenize(messages[-1]["content"]))
 
 
-def _lower(word: str) -> str:
-    lowered = word.lower()
-    return lowered if _TOKEN_RE.fullmatch(lowered) else word
-
-
 def seed_for(model: str, messages: Sequence[Message]) -> int:
     """The temperature-0 seed: a stable hash of the model name and the kept messages."""
     digest = hashlib.blake2b(digest_size=8)
@@ -182,6 +183,20 @@ def seed_for(model: str, messages: Sequence[Message]) -> int:
         digest.update(b"\x00" + message["role"].encode())
         digest.update(b"\x01" + message["content"].encode("utf-8", "surrogatepass"))
     return int.from_bytes(digest.digest(), "big")
+
+
+def _draws(seed: int, count: int) -> Sequence[int]:
+    """``count`` pseudo-random 32-bit numbers from ``seed`` (SHAKE-256 output, little-endian).
+
+    An extendable-output hash: the first ``k`` draws are the same for every ``count >= k``.
+    """
+    stream = hashlib.shake_256((seed & _MASK64).to_bytes(8, "big")).digest(4 * count)
+    draws = array("I", stream)
+    if draws.itemsize != 4:  # pragma: no cover - exotic platforms
+        return [int.from_bytes(stream[i : i + 4], "little") for i in range(0, len(stream), 4)]
+    if sys.byteorder == "big":  # pragma: no cover - same answers on big-endian machines
+        draws.byteswap()
+    return draws
 
 
 def generate(
@@ -200,25 +215,26 @@ def generate(
     """
     if seed is None:
         seed = seed_for(model, messages) if temperature == 0 else int.from_bytes(os.urandom(8))
-    rng = random.Random(seed)  # noqa: S311 - a toy language model, not cryptography
-    words = [_lower(t) for m in messages for t in tokenize(m["content"]) if t[0].isalnum()]
-    pool = tuple(words[-64:]) + VOCABULARY
+    own = [t for t in tokenize(messages[-1]["content"].lower()) if t[0].isalnum()]
+    pool = (*own[-_POOL_WORDS:], *VOCABULARY)
     natural = natural_length(messages)
     count = min(natural, max_tokens)
+    words = [pool[i % len(pool)] for i in _draws(seed, count)]
     pieces: list[str] = []
-    left_in_sentence = 0
-    for i in range(count):
-        if i == natural - 1 or left_in_sentence == 1:
+    at = 0
+    while at < count:
+        # A sentence: its first word (capitalised) decides how many words it has; then ".".
+        first = words[at]
+        end = min(at + _SENTENCE_MIN + len(first) % _SENTENCE_SPAN, count)
+        capital = first[:1].upper() + first[1:]
+        capital = capital if _TOKEN_RE.fullmatch(capital) else first
+        pieces.append(" " + capital if at else capital)
+        pieces.extend([" " + w for w in words[at + 1 : end]])
+        at = end
+        if at < count:
             pieces.append(".")
-            left_in_sentence = 0
-            continue
-        word = rng.choice(pool)
-        if left_in_sentence == 0:
-            capital = word[:1].upper() + word[1:]
-            word = capital if _TOKEN_RE.fullmatch(capital) else word
-            left_in_sentence = _SENTENCE_MIN + rng.randrange(_SENTENCE_SPAN)
-        else:
-            left_in_sentence -= 1
-        pieces.append(word if i == 0 else " " + word)
+            at += 1
+    if count == natural:
+        pieces[-1] = "."  # the natural answer ends its last sentence
     finish: FinishReason = "length" if count < natural else "stop"
     return pieces, finish
