@@ -2,15 +2,19 @@
 
 Each :class:`Mutation` is a bug a real implementation of ``POST /inference/chat_text`` could
 ship: a wrong branch in truncation, an off-by-one in max_tokens, an auth shortcut, a sloppy
-stream. It is applied either by replacing one function of :mod:`chat_text_server.engine` /
-:mod:`chat_text_server.app` / :mod:`chat_text_server.validation` (the server always calls them
-through their module, so the replacement takes effect), or by wrapping the ASGI app in a
-middleware that rewrites responses.
+stream. It is applied in one of two ways:
+
+* ``patch``: replace one function of :mod:`chat_text_server.engine` (``truncate_messages``,
+  ``fit_max_tokens``, ``generate``: the engine documents them as its replaceable steps and
+  the app always calls them through the module);
+* ``wrap``: put a middleware in front of the app that edits the request (headers, JSON body)
+  and/or rewrites the response (status, headers, JSON document or event stream). This needs
+  nothing of the app's internals.
 
 :func:`mutation_server` starts ONE reference server on a free loopback port whose app can be
 swapped; :meth:`MutationServer.mutated` applies a mutation for the duration of a ``with``
-block and undoes it afterwards. The conformance suite's mutation tests
-(``tests/test_mutations.py``) check that the default (semantic) level catches every one.
+block and undoes it afterwards. ``tests/test_mutations.py`` checks that the default
+(semantic) level of the suite catches every one.
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ import json
 import os
 import secrets
 from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+import chat_text_spec
 
 __all__ = ["MUTATIONS", "Mutation", "MutationServer", "Patcher", "mutation_server"]
 
@@ -31,8 +37,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
-Rewrite = Callable[[int, Headers, bytes, Mapping[str, Any]], tuple[int, Headers, bytes]]
-"""(status, headers, body, request JSON or {}) → the corrupted (status, headers, body)."""
 
 
 class Patcher:
@@ -51,6 +55,37 @@ class Patcher:
             setattr(owner, name, value)
 
 
+@dataclass
+class Exchange:
+    """One request and its response as a middleware sees them; edits change what is sent."""
+
+    token: str
+    """The token the server accepts."""
+    headers: dict[str, str]
+    """Request headers, lower-case names."""
+    body: Any
+    """The request's JSON body (``None`` when it is not JSON)."""
+    status: int = 0
+    response_headers: Headers = field(default_factory=list)
+    document: Any = None
+    """The JSON response document, or ``None``."""
+    chunks: list[dict[str, Any]] | None = None
+    """The chunks of an event-stream response (without ``[DONE]``), or ``None``."""
+    done: bool = True
+    """Whether the event stream ends with ``data: [DONE]``."""
+
+    @property
+    def bearer(self) -> str:
+        scheme, _, token = self.headers.get("authorization", "").partition(" ")
+        return token.strip() if scheme.lower() == "bearer" else ""
+
+
+EditRequest = Callable[[Exchange], "tuple[int, dict[str, Any]] | None"]
+"""Edit ``headers``/``body`` in place, or return (status, JSON document) to answer at once."""
+EditResponse = Callable[[Exchange], None]
+"""Edit ``status``, ``response_headers``, ``document`` or ``chunks``/``done`` in place."""
+
+
 @dataclass(frozen=True)
 class Mutation:
     name: str
@@ -58,54 +93,95 @@ class Mutation:
     """``shape``, ``auth``, ``semantics``, ``validation`` or ``streaming``."""
     description: str
     patch: Callable[[Patcher], None] | None = None
-    rewrite: Rewrite | None = None
+    request: EditRequest | None = None
+    response: EditResponse | None = None
 
 
 # ---------------------------------------------------------------------------------------------
-# Response-rewriting middleware
+# The middleware
 
 
-def _rewriting(app: ASGIApp, rewrite: Rewrite) -> ASGIApp:
-    """Buffer each response of ``app`` and pass it through ``rewrite`` before sending it."""
+def _middleware(app: ASGIApp, token: str, mutation: Mutation) -> ASGIApp:
+    """``app`` behind ``mutation``'s request and response edits (responses are buffered)."""
 
     async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        request_chunks: list[bytes] = []
-
-        async def recording_receive() -> Message:
+        raw = b""
+        while True:
             message = await receive()
-            if message.get("type") == "http.request":
-                request_chunks.append(message.get("body", b""))
-            return message
+            if message["type"] != "http.request":
+                return
+            raw += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        exchange = Exchange(token, headers, body)
+        if mutation.request is not None:
+            answer = mutation.request(exchange)
+            if answer is not None:
+                status, document = answer
+                payload = json.dumps(document).encode()
+                await _send(send, status, [(b"content-type", b"application/json")], payload)
+                return
+            if exchange.body is not body:
+                raw = json.dumps(exchange.body).encode()
+            exchange.headers["content-length"] = str(len(raw))
+        scope = dict(scope)
+        scope["headers"] = [
+            (k.encode("latin-1"), v.encode("latin-1")) for k, v in exchange.headers.items()
+        ]
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": raw, "more_body": False}
+            return await receive()
 
         start: Message = {}
-        body: list[bytes] = []
+        parts: list[bytes] = []
 
-        async def buffering_send(message: Message) -> None:
+        async def buffer(message: Message) -> None:
             if message["type"] == "http.response.start":
                 start.update(message)
             elif message["type"] == "http.response.body":
-                body.append(message.get("body", b""))
+                parts.append(message.get("body", b""))
 
-        await app(scope, recording_receive, buffering_send)
-        try:
-            request = json.loads(b"".join(request_chunks))
-        except ValueError:
-            request = {}
-        status, headers, data = rewrite(
-            start["status"],
-            list(start.get("headers", [])),
-            b"".join(body),
-            request if isinstance(request, dict) else {},
-        )
-        headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
-        headers.append((b"content-length", str(len(data)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": data, "more_body": False})
+        await app(scope, replay, buffer)
+        exchange.status = start["status"]
+        exchange.response_headers = list(start.get("headers", []))
+        data = b"".join(parts)
+        if mutation.response is not None:
+            media = _media(exchange.response_headers)
+            if media == "application/json":
+                exchange.document = json.loads(data)
+            elif media == "text/event-stream":
+                exchange.chunks, exchange.done = _parse_events(data)
+            mutation.response(exchange)
+            if exchange.document is not None:
+                data = json.dumps(exchange.document).encode()
+            elif exchange.chunks is not None:
+                data = b"".join(
+                    b"data: " + json.dumps(c).encode() + b"\n\n" for c in exchange.chunks
+                )
+                data += b"data: [DONE]\n\n" if exchange.done else b""
+        await _send(send, exchange.status, exchange.response_headers, data)
 
     return wrapped
+
+
+async def _send(send: Send, status: int, headers: Headers, data: bytes) -> None:
+    headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+    headers.append((b"content-length", str(len(data)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": data, "more_body": False})
 
 
 def _media(headers: Headers) -> str:
@@ -115,75 +191,162 @@ def _media(headers: Headers) -> str:
     return ""
 
 
-def _on_json_200(edit: Callable[[dict[str, Any], Mapping[str, Any]], None]) -> Rewrite:
-    """Edit the JSON document of every successful non-streamed answer."""
-
-    def rewrite(
-        status: int, headers: Headers, body: bytes, request: Mapping[str, Any]
-    ) -> tuple[int, Headers, bytes]:
-        if status != 200 or _media(headers) != "application/json":
-            return status, headers, body
-        doc = json.loads(body)
-        edit(doc, request)
-        return status, headers, json.dumps(doc).encode()
-
-    return rewrite
-
-
-def _drop_created(doc: dict[str, Any], request: Mapping[str, Any]) -> None:
-    del doc["created"]
-
-
-def _usage_as_strings(doc: dict[str, Any], request: Mapping[str, Any]) -> None:
-    doc["usage"] = {k: str(v) for k, v in doc["usage"].items()}
-
-
-def _total_off(doc: dict[str, Any], request: Mapping[str, Any]) -> None:
-    doc["usage"]["total_tokens"] = doc["usage"]["completion_tokens"]
-
-
-def _canonical_model(doc: dict[str, Any], request: Mapping[str, Any]) -> None:
-    doc["model"] = f"{doc['model']}-2026-01-01"
-
-
-def _status_201(
-    status: int, headers: Headers, body: bytes, request: Mapping[str, Any]
-) -> tuple[int, Headers, bytes]:
-    return (201 if status == 200 else status), headers, body
-
-
-def _fastapi_422(
-    status: int, headers: Headers, body: bytes, request: Mapping[str, Any]
-) -> tuple[int, Headers, bytes]:
-    if status != 400:
-        return status, headers, body
-    error = json.loads(body)["error"]
-    if error["code"] != "invalid_request":
-        return status, headers, body
-    detail = {"detail": [{"loc": ["body", error.get("field")], "msg": error["message"]}]}
-    return 422, headers, json.dumps(detail).encode()
-
-
-def _no_challenge(
-    status: int, headers: Headers, body: bytes, request: Mapping[str, Any]
-) -> tuple[int, Headers, bytes]:
-    return status, [(k, v) for k, v in headers if k.lower() != b"www-authenticate"], body
+def _parse_events(data: bytes) -> tuple[list[dict[str, Any]], bool]:
+    chunks: list[dict[str, Any]] = []
+    done = False
+    for block in data.decode().split("\n\n"):
+        if block.startswith("data: "):
+            payload = block[len("data: ") :]
+            if payload.strip() == "[DONE]":
+                done = True
+            else:
+                chunks.append(json.loads(payload))
+    return chunks, done
 
 
 # ---------------------------------------------------------------------------------------------
-# Engine / app / validation replacements
+# Response edits
+
+
+def _on_answer(edit: Callable[[dict[str, Any]], None]) -> EditResponse:
+    """Edit the document of every successful non-streamed answer."""
+
+    def response(ex: Exchange) -> None:
+        if ex.status == 200 and isinstance(ex.document, dict):
+            edit(ex.document)
+
+    return response
+
+
+def _on_stream(edit: Callable[[Exchange, list[dict[str, Any]]], None]) -> EditResponse:
+    """Edit the chunks of every stream."""
+
+    def response(ex: Exchange) -> None:
+        if ex.status == 200 and ex.chunks:
+            edit(ex, ex.chunks)
+
+    return response
+
+
+def _drop_created(doc: dict[str, Any]) -> None:
+    del doc["created"]
+
+
+def _usage_as_strings(doc: dict[str, Any]) -> None:
+    doc["usage"] = {k: str(v) for k, v in doc["usage"].items()}
+
+
+def _total_off(doc: dict[str, Any]) -> None:
+    doc["usage"]["total_tokens"] = doc["usage"]["completion_tokens"]
+
+
+def _dated_model(doc: dict[str, Any]) -> None:
+    doc["model"] = f"{doc['model']}-2026-01-01"
+
+
+def _status_201(ex: Exchange) -> None:
+    if ex.status == 200:
+        ex.status = 201
+
+
+def _fastapi_422(ex: Exchange) -> None:
+    if ex.status == 400 and isinstance(ex.document, dict):
+        error = ex.document.get("error", {})
+        if error.get("code") == "invalid_request":
+            ex.status = 422
+            ex.document = {
+                "detail": [{"loc": ["body", error.get("field")], "msg": error["message"]}]
+            }
+
+
+def _no_challenge(ex: Exchange) -> None:
+    ex.response_headers = [
+        (k, v) for k, v in ex.response_headers if k.lower() != b"www-authenticate"
+    ]
+
+
+def _echo_token(ex: Exchange) -> None:
+    if ex.status == 401 and isinstance(ex.document, dict) and ex.bearer:
+        ex.document["error"]["message"] = f"Invalid bearer token: {ex.bearer}"
+
+
+_FIXED_ID = "chatcmpl-0000000000000000"
+
+
+def _fixed_id(ex: Exchange) -> None:
+    if ex.status == 200 and isinstance(ex.document, dict):
+        ex.document["id"] = _FIXED_ID
+    for chunk in ex.chunks or []:
+        chunk["id"] = _FIXED_ID
+
+
+def _usage_everywhere(ex: Exchange, chunks: list[dict[str, Any]]) -> None:
+    for chunk in chunks:
+        chunk["usage"] = chunks[-1]["usage"]
+
+
+def _usage_missing(ex: Exchange, chunks: list[dict[str, Any]]) -> None:
+    chunks[-1]["usage"] = None
+
+
+def _no_done(ex: Exchange, chunks: list[dict[str, Any]]) -> None:
+    ex.done = False
+
+
+def _first_piece_dropped(ex: Exchange, chunks: list[dict[str, Any]]) -> None:
+    if len(chunks) > 2:
+        del chunks[1]  # the first content chunk is lost: an off-by-one in the chunk loop
+
+
+def _completion_counts_chunks(ex: Exchange, chunks: list[dict[str, Any]]) -> None:
+    usage = chunks[-1]["usage"]
+    usage["completion_tokens"] = len(chunks) - 1
+    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Request edits
+
+
+def _any_bearer_accepted(ex: Exchange) -> None:
+    if ex.bearer:
+        ex.headers["authorization"] = f"Bearer {ex.token}"
+
+
+def _prefix_accepted(ex: Exchange) -> None:
+    if ex.bearer and ex.token.startswith(ex.bearer):
+        ex.headers["authorization"] = f"Bearer {ex.token}"
+
+
+def _null_max_tokens_is_maximum(ex: Exchange) -> None:
+    if isinstance(ex.body, dict) and "max_tokens" in ex.body and ex.body["max_tokens"] is None:
+        ex.body = {**ex.body, "max_tokens": chat_text_spec.field_bounds("max_tokens")["maximum"]}
+
+
+def _unknown_fields_dropped(ex: Exchange) -> None:
+    if isinstance(ex.body, dict):
+        known = chat_text_spec.request_schema()["properties"]
+        ex.body = {k: v for k, v in ex.body.items() if k in known}
+
+
+def _temperature_max_rejected(ex: Exchange) -> tuple[int, dict[str, Any]] | None:
+    top = chat_text_spec.field_bounds("temperature")["maximum"]
+    if isinstance(ex.body, dict) and ex.body.get("temperature") == top:
+        message = f"temperature: {top} must be less than {top}"
+        return 400, {
+            "error": {"code": "invalid_request", "message": message, "field": "temperature"}
+        }
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Engine replacements (the engine's documented patch points)
 
 
 def _engine() -> Any:
     from chat_text_server import engine
 
     return engine
-
-
-def _app_module() -> Any:
-    from chat_text_server import app
-
-    return app
 
 
 def _truncate_with(
@@ -288,212 +451,57 @@ def _lowered_one_too_far(p: Patcher) -> None:
     p.setattr(engine, "fit_max_tokens", fit)
 
 
-def _fixed_id(p: Patcher) -> None:
-    p.setattr(_app_module(), "_response_id", lambda: "chatcmpl-0000000000000000")
-
-
-def _authorize_with(accept: Callable[[bytes, Sequence[bytes]], bool], echo: bool = False) -> Any:
-    from chat_text_server.errors import ApiError
-
-    def authorize(self: Any, scope: Scope) -> None:
-        value = None
-        for key, val in scope["headers"]:
-            if key == b"authorization":
-                value = bytes(val)
-        if value is None:
-            raise ApiError.unauthorized("Missing bearer token in the Authorization header.")
-        scheme, _, token = value.partition(b" ")
-        if scheme.lower() != b"bearer":
-            raise ApiError.unauthorized("Malformed Authorization header.")
-        token = token.strip()
-        if not accept(token, self._tokens):
-            shown = f": {token.decode('latin-1')}" if echo else "."
-            raise ApiError.unauthorized(f"Invalid bearer token{shown}")
-
-    return authorize
-
-
-def _patch_auth(accept: Callable[[bytes, Sequence[bytes]], bool], echo: bool = False) -> Any:
-    def patch(p: Patcher) -> None:
-        p.setattr(_app_module().ChatTextEndpoint, "_authorize", _authorize_with(accept, echo=echo))
-
-    return patch
-
-
-def _patch_validator(edit: Callable[[dict[str, Any], dict[str, Any]], None]) -> Any:
-    """Post-process RequestValidator.validate's result: edit(result, raw document)."""
-
-    def patch(p: Patcher) -> None:
-        from chat_text_server.validation import RequestValidator
-
-        original = RequestValidator.validate
-
-        def validate(self: Any, document: Any) -> dict[str, Any]:
-            request = original(self, document)
-            edit(request, document)
-            return request
-
-        p.setattr(RequestValidator, "validate", validate)
-
-    return patch
-
-
-def _null_max_tokens_unlimited(request: dict[str, Any], document: dict[str, Any]) -> None:
-    if "max_tokens" in document and document["max_tokens"] is None:
-        request["max_tokens"] = 1 << 20
-
-
-def _schema_edit(edit: Callable[[dict[str, Any]], None]) -> Any:
-    """Validate requests against an edited copy of the spec's request schema."""
-
-    def patch(p: Patcher) -> None:
-        import jsonschema_rs
-
-        import chat_text_spec
-        from chat_text_server.validation import RequestValidator
-
-        schema = json.loads(json.dumps(chat_text_spec.request_schema()))
-        edit(schema)
-        schema["components"] = {"schemas": chat_text_spec.load_spec()["components"]["schemas"]}
-        compiled = jsonschema_rs.validator_for(schema)
-        original = RequestValidator.validate
-
-        def validate(self: Any, document: Any) -> dict[str, Any]:
-            saved = self._validator
-            self._validator = compiled
-            try:
-                result: dict[str, Any] = original(self, document)
-            finally:
-                self._validator = saved
-            return result
-
-        p.setattr(RequestValidator, "validate", validate)
-
-    return patch
-
-
-def _allow_unknown_fields(schema: dict[str, Any]) -> None:
-    schema["additionalProperties"] = True
-
-
-def _temperature_max_exclusive(schema: dict[str, Any]) -> None:
-    for alt in schema["properties"]["temperature"]["anyOf"]:
-        if "maximum" in alt:
-            alt["exclusiveMaximum"] = alt.pop("maximum")
-
-
-def _patch_stream(
-    transform: Callable[[list[dict[str, Any]]], list[dict[str, Any]]], *, done: bool = True
-) -> Callable[[Patcher], None]:
-    """Replace the app's stream_events with one whose chunks pass through ``transform``."""
-
-    def patch(p: Patcher) -> None:
-        module = _app_module()
-        original = module.stream_events
-
-        def stream_events(*args: Any, **kwargs: Any) -> Iterator[bytes]:
-            chunks = []
-            for event in original(*args, **kwargs):
-                payload = event.decode()[len("data: ") :].strip()
-                if payload != "[DONE]":
-                    chunks.append(json.loads(payload))
-            for chunk in transform(chunks):
-                yield b"data: " + json.dumps(chunk).encode() + b"\n\n"
-            if done:
-                yield b"data: [DONE]\n\n"
-
-        p.setattr(module, "stream_events", stream_events)
-
-    return patch
-
-
-def _usage_everywhere(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    usage = chunks[-1]["usage"]
-    return [{**c, "usage": usage} for c in chunks]
-
-
-def _usage_missing(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{**c, "usage": None} for c in chunks]
-
-
-def _identity(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return chunks
-
-
-def _first_piece_dropped(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = [chunks[0]]
-    for i, chunk in enumerate(chunks[1:]):
-        if i == 0 and len(chunks) > 2:
-            continue  # the first content chunk is lost (an off-by-one in the chunk loop)
-        out.append(chunk)
-    return out
-
-
-def _completion_counts_chunks(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    last = dict(chunks[-1])
-    usage = dict(last["usage"])
-    usage["completion_tokens"] = len(chunks) - 1
-    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-    last["usage"] = usage
-    return [*chunks[:-1], last]
-
-
-def _exact_token(token: bytes, known: Sequence[bytes]) -> bool:
-    return token in known
-
-
 MUTATIONS: tuple[Mutation, ...] = (
     # --- shape
     Mutation(
         "response_missing_created",
         "shape",
         "answers lack the required created field",
-        rewrite=_on_json_200(_drop_created),
+        response=_on_answer(_drop_created),
     ),
     Mutation(
         "usage_counts_as_strings",
         "shape",
         'usage numbers sent as strings ("12")',
-        rewrite=_on_json_200(_usage_as_strings),
+        response=_on_answer(_usage_as_strings),
     ),
-    Mutation("success_is_201", "shape", "success answered 201 instead of 200", rewrite=_status_201),
+    Mutation(
+        "success_is_201", "shape", "success answered 201 instead of 200", response=_status_201
+    ),
     Mutation(
         "validation_errors_are_422",
         "shape",
         "invalid requests answered 422 with a FastAPI-style {detail} body",
-        rewrite=_fastapi_422,
+        response=_fastapi_422,
     ),
     # --- auth
     Mutation(
-        "accepts_any_token",
-        "auth",
-        "any bearer token is accepted",
-        patch=_patch_auth(lambda token, known: bool(token)),
+        "accepts_any_token", "auth", "any bearer token is accepted", request=_any_bearer_accepted
     ),
     Mutation(
         "accepts_token_prefix",
         "auth",
         "a prefix of a valid token is accepted (startswith comparison)",
-        patch=_patch_auth(lambda token, known: any(k.startswith(token) for k in known if token)),
+        request=_prefix_accepted,
     ),
     Mutation(
         "no_www_authenticate",
         "auth",
         "401 without the WWW-Authenticate challenge",
-        rewrite=_no_challenge,
+        response=_no_challenge,
     ),
     Mutation(
         "echoes_token",
         "auth",
         "the rejected token is quoted in the 401 message",
-        patch=_patch_auth(_exact_token, echo=True),
+        response=_echo_token,
     ),
     # --- semantics
     Mutation(
         "usage_total_not_sum",
         "semantics",
         "usage.total_tokens is completion_tokens only",
-        rewrite=_on_json_200(_total_off),
+        response=_on_answer(_total_off),
     ),
     Mutation(
         "max_tokens_off_by_one",
@@ -559,9 +567,9 @@ MUTATIONS: tuple[Mutation, ...] = (
         "model_not_echoed",
         "semantics",
         "answers name a dated model version instead of the requested name",
-        rewrite=_on_json_200(_canonical_model),
+        response=_on_answer(_dated_model),
     ),
-    Mutation("ids_repeat", "semantics", "every answer has the same id", patch=_fixed_id),
+    Mutation("ids_repeat", "semantics", "every answer has the same id", response=_fixed_id),
     Mutation(
         "nondeterministic_at_temperature_0",
         "semantics",
@@ -571,52 +579,52 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "null_max_tokens_unlimited",
         "semantics",
-        "max_tokens: null means no limit instead of the default",
-        patch=_patch_validator(_null_max_tokens_unlimited),
+        "max_tokens: null means the maximum instead of the default",
+        request=_null_max_tokens_is_maximum,
     ),
     # --- validation
     Mutation(
         "unknown_fields_ignored",
         "validation",
         "unknown request fields are silently ignored",
-        patch=_schema_edit(_allow_unknown_fields),
+        request=_unknown_fields_dropped,
     ),
     Mutation(
         "temperature_max_exclusive",
         "validation",
         "temperature equal to its maximum is rejected (exclusive bound)",
-        patch=_schema_edit(_temperature_max_exclusive),
+        request=_temperature_max_rejected,
     ),
     # --- streaming
     Mutation(
         "stream_usage_in_every_chunk",
         "streaming",
         "every chunk of a stream carries usage",
-        patch=_patch_stream(_usage_everywhere),
+        response=_on_stream(_usage_everywhere),
     ),
     Mutation(
         "stream_usage_missing",
         "streaming",
         "the last chunk of a stream has no usage",
-        patch=_patch_stream(_usage_missing),
+        response=_on_stream(_usage_missing),
     ),
     Mutation(
         "stream_without_done",
         "streaming",
         "the stream ends without data: [DONE]",
-        patch=_patch_stream(_identity, done=False),
+        response=_on_stream(_no_done),
     ),
     Mutation(
         "stream_drops_first_piece",
         "streaming",
         "the first content chunk of a stream is lost",
-        patch=_patch_stream(_first_piece_dropped),
+        response=_on_stream(_first_piece_dropped),
     ),
     Mutation(
         "stream_counts_chunks_as_tokens",
         "streaming",
         "a stream's completion_tokens is its number of chunks",
-        patch=_patch_stream(_completion_counts_chunks),
+        response=_on_stream(_completion_counts_chunks),
     ),
 )
 
@@ -649,8 +657,8 @@ class MutationServer:
         try:
             if mutation is not None and mutation.patch is not None:
                 mutation.patch(patcher)
-            if mutation is not None and mutation.rewrite is not None:
-                self._switch.current = _rewriting(self._switch.base, mutation.rewrite)
+            if mutation is not None and (mutation.request or mutation.response):
+                self._switch.current = _middleware(self._switch.base, self.token, mutation)
             yield
         finally:
             self._switch.current = self._switch.base

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import random
 import secrets
 import shlex
 import time
@@ -487,6 +488,9 @@ def _conversations(
     return messages
 
 
+_SEEDS = st.integers(0, 2**32 - 1)
+
+
 def _question(words: int) -> list[dict[str, str]]:
     return [{"role": "user", "content": " ".join(_WORDS[i % len(_WORDS)] for i in range(words))}]
 
@@ -599,10 +603,15 @@ class _Run:
         """
         count = max(1, self.max_examples if budget is None else budget)
 
+        stopped: list[BaseException] = []
+
         def one(example: T) -> None:
-            if self.session.down_reason:
+            if stopped:
                 return
-            self.evaluate(lambda: body(example))
+            try:
+                self.evaluate(lambda: body(example))
+            except (_ServerDown, _OutOfTime) as exc:  # let hypothesis finish quietly
+                stopped.append(exc)
 
         runner = settings(
             max_examples=count,
@@ -616,6 +625,8 @@ class _Run:
         if self.seed is not None:
             runner = hypothesis_seed(self.seed)(runner)
         runner()
+        if stopped:
+            raise stopped[0]
 
     def evaluate(self, body: Callable[[], None]) -> None:
         """Run one example: a pass, a failure or (for :class:`_Skip`) nothing."""
@@ -746,9 +757,11 @@ def truncation_keeps_newest_turns(run: _Run) -> None:
     max_turns, max_words = _conversation_budget(run)
     ptl_min: int = run.bound("prompt_truncate_len", "minimum")
 
-    def example(data: st.DataObject) -> None:
-        conversation = _conversations(max_turns, max_words, min_turns=3)
-        messages = data.draw(conversation, label="messages")
+    def example(drawn: tuple[list[dict[str, str]], int]) -> None:
+        messages, pick_seed = drawn
+        # Choices that depend on the server's answers come from a seeded random, not from
+        # hypothesis: its draws must not depend on anything outside the strategy.
+        pick = random.Random(pick_seed)  # noqa: S311
         evictable = [i for i, m in enumerate(messages[:-1]) if m["role"] != "system"]
         costs: list[int] = []
         for j in range(len(evictable) + 1):
@@ -761,9 +774,9 @@ def truncation_keeps_newest_turns(run: _Run) -> None:
                     actual=f"prompt_tokens == {costs[j]}",
                 )
         kept_only = costs[-1]
-        j = data.draw(st.integers(1, len(evictable)), label="boundary")
+        j = pick.randint(1, len(evictable))
         limits = [costs[j], costs[j] - 1]
-        limits.append(data.draw(st.integers(ptl_min, costs[0] + 5), label="random limit"))
+        limits.append(pick.randint(ptl_min, max(ptl_min, costs[0] + 5)))
         for limit in dict.fromkeys(x for x in limits if x >= ptl_min):
             fits = [k for k, cost in enumerate(costs) if cost <= limit]
             keep = fits[0] if fits else len(costs) - 1
@@ -799,7 +812,8 @@ def truncation_keeps_newest_turns(run: _Run) -> None:
                 reply=answer.reply,
             )
 
-    run.examples(st.data(), example)
+    conversation = _conversations(max_turns, max_words, min_turns=3)
+    run.examples(st.tuples(conversation, _SEEDS), example)
 
 
 def _measure(run: _Run, messages: Sequence[Mapping[str, str]]) -> int | None:
@@ -854,8 +868,8 @@ def max_tokens_lowered_to_fit(run: _Run) -> None:
         run.result.note = "near-context cases skipped: the target's context length is unknown"
         return
 
-    def example(data: st.DataObject) -> None:
-        room = data.draw(st.integers(1, 40), label="room")
+    def example(drawn: tuple[int, int]) -> None:
+        room, choice = drawn
         found = _near_context(run, context, room)
         if found is None:
             raise Violation(
@@ -865,7 +879,7 @@ def max_tokens_lowered_to_fit(run: _Run) -> None:
             )
         messages, cost = found
         left = context - cost
-        ask = data.draw(st.sampled_from([left + 1, left + 7, context, top]), label="max_tokens")
+        ask = [left + 1, left + 7, context, top][choice]
         answer = run.complete(messages, f"max_tokens={ask}", max_tokens=ask, temperature=0)
         if answer.usage.prompt != cost:
             raise Violation(
@@ -876,7 +890,8 @@ def max_tokens_lowered_to_fit(run: _Run) -> None:
             )
         _check_cap(run, answer, ask, f"max_tokens={ask} with {left} tokens of room")
 
-    run.examples(st.data(), example, budget=max(1, run.max_examples // 2))
+    strategy = st.tuples(st.integers(1, 40), st.integers(0, 3))
+    run.examples(strategy, example, budget=max(1, run.max_examples // 2))
 
 
 @_property("prompt_too_long_when_kept_messages_overflow")
@@ -924,16 +939,17 @@ def finish_reason_matches_max_tokens(run: _Run) -> None:
     must be exactly max_tokens long and say ``length``.
     """
 
-    def example(data: st.DataObject) -> None:
-        messages = _question(data.draw(st.integers(1, 20), label="question words"))
-        first_cap = data.draw(st.integers(run.min_tokens, 80), label="max_tokens")
+    def example(drawn: tuple[int, int, int]) -> None:
+        words, first_cap, pick_seed = drawn
+        messages = _question(words)
+        pick = random.Random(pick_seed)  # noqa: S311
         first = run.complete(
             messages, f"max_tokens={first_cap}", max_tokens=first_cap, temperature=0
         )
         _check_cap(run, first, first_cap, f"max_tokens={first_cap}")
         if first.usage.completion < 2:
             return
-        cap = data.draw(st.integers(run.min_tokens, first.usage.completion - 1), label="smaller")
+        cap = pick.randint(run.min_tokens, first.usage.completion - 1)
         second = run.complete(messages, f"max_tokens={cap}", max_tokens=cap, temperature=0)
         _check_cap(run, second, cap, f"max_tokens={cap}")
         cut = second.content != first.content and first.content.startswith(second.content)
@@ -950,7 +966,7 @@ def finish_reason_matches_max_tokens(run: _Run) -> None:
                 reply=second.reply,
             )
 
-    run.examples(st.data(), example)
+    run.examples(st.tuples(st.integers(1, 20), st.integers(run.min_tokens, 80), _SEEDS), example)
 
 
 @_property("null_and_omitted_mean_default")
@@ -970,9 +986,8 @@ def null_and_omitted_mean_default(run: _Run) -> None:
     room = 150 if context is None or not isinstance(default_cap, int) else context - default_cap
     long_question = max(5, min(150, room // 2))
 
-    def example(data: st.DataObject) -> None:
-        conversation = data.draw(_conversations(max_turns, max_words), label="messages")
-        words = data.draw(st.integers(long_question * 3 // 4, long_question), label="words")
+    def example(drawn: tuple[list[dict[str, str]], int]) -> None:
+        conversation, words = drawn
         for name, value in defaults.items():
             fixed = {} if name == "temperature" else {"temperature": 0}
             messages = _question(words) if name == "max_tokens" else conversation
@@ -999,7 +1014,11 @@ def null_and_omitted_mean_default(run: _Run) -> None:
                 if run.level is Level.STRICT and name != "temperature":
                     _same(f"{what} vs {base_what} at temperature 0", base, other)
 
-    run.examples(st.data(), example, budget=max(1, run.max_examples // 3))
+    strategy = st.tuples(
+        _conversations(max_turns, max_words),
+        st.integers(long_question * 3 // 4, long_question),
+    )
+    run.examples(strategy, example, budget=max(1, run.max_examples // 3))
 
 
 @_property("ids_unique")
@@ -1074,13 +1093,14 @@ def unauthorized_without_valid_token(run: _Run) -> None:
     for description, header, sent in _auth_cases(token):
         run.evaluate(functools.partial(check, description, header, sent))
 
-    def random_token(data: st.DataObject) -> None:
-        sent = "ct-" + data.draw(st.text(_TOKEN_CHARS, min_size=8, max_size=40), label="token")
+    def random_token(drawn: str) -> None:
+        sent = "ct-" + drawn
         if sent == token:
             raise _Skip
         check("a random token", f"Bearer {sent}", sent)
 
-    run.examples(st.data(), random_token, budget=max(1, run.max_examples // 2))
+    tokens = st.text(_TOKEN_CHARS, min_size=8, max_size=40)
+    run.examples(tokens, random_token, budget=max(1, run.max_examples // 2))
 
     def accepted() -> None:
         reply = run.session.post(run.body(_question(3), max_tokens=run.min_tokens))
@@ -1328,10 +1348,9 @@ def invalid_values_rejected(run: _Run) -> None:
         if alt.get("type") in ("integer", "number") and ("minimum" in alt or "maximum" in alt)
     ]
 
-    def random_out_of_range(data: st.DataObject) -> None:
-        name, alt = data.draw(st.sampled_from(numeric), label="field")
+    def outside(alt: Mapping[str, Any]) -> st.SearchStrategy[Any]:
         integer = alt["type"] == "integer"
-        choices = []
+        choices: list[st.SearchStrategy[Any]] = []
         if "minimum" in alt:
             low = alt["minimum"] - 1 if integer else alt["minimum"] - 1e-6
             choices.append(
@@ -1346,12 +1365,18 @@ def invalid_values_rejected(run: _Run) -> None:
                 if integer
                 else st.floats(min_value=high, allow_nan=False, allow_infinity=False)
             )
-        value = data.draw(st.one_of(choices), label="value")
+        return st.one_of(choices)
+
+    def random_out_of_range(drawn: tuple[str, Any]) -> None:
+        name, value = drawn
         reply = run.session.post({**valid, name: value})
         rejected(reply, f"{name}={value!r} (out of range)", 400, name)
 
     if numeric:
-        run.examples(st.data(), random_out_of_range)
+        strategy = st.sampled_from(numeric).flatmap(
+            lambda pair: st.tuples(st.just(pair[0]), outside(pair[1]))
+        )
+        run.examples(strategy, random_out_of_range)
 
 
 @_property("boundary_values_accepted")
@@ -1396,14 +1421,16 @@ def boundary_values_accepted(run: _Run) -> None:
 # --- streaming and determinism ----------------------------------------------------------------
 
 
-def _stream_case(run: _Run, data: st.DataObject) -> tuple[list[dict[str, str]], dict[str, Any]]:
+def _stream_cases(run: _Run) -> st.SearchStrategy[tuple[list[dict[str, str]], int]]:
     max_turns, max_words = _conversation_budget(run)
-    messages = data.draw(_conversations(max_turns, max_words), label="messages")
-    fields: dict[str, Any] = {
-        "max_tokens": data.draw(st.integers(run.min_tokens, 60), label="max_tokens"),
-        "temperature": 0,
-    }
-    return messages, fields
+    return st.tuples(_conversations(max_turns, max_words), st.integers(run.min_tokens, 60))
+
+
+def _stream_case(
+    run: _Run, drawn: tuple[list[dict[str, str]], int]
+) -> tuple[list[dict[str, str]], dict[str, Any]]:
+    messages, max_tokens = drawn
+    return messages, {"max_tokens": max_tokens, "temperature": 0}
 
 
 @_property("stream_usage_in_last_chunk")
@@ -1415,8 +1442,8 @@ def stream_usage_in_last_chunk(run: _Run) -> None:
     respects max_tokens, and its prompt_tokens equal the non-streamed answer's.
     """
 
-    def example(data: st.DataObject) -> None:
-        messages, fields = _stream_case(run, data)
+    def example(drawn: tuple[list[dict[str, str]], int]) -> None:
+        messages, fields = _stream_case(run, drawn)
         streamed = run.stream(messages, "the stream", **fields)
         _check_cap(run, streamed, fields["max_tokens"], "the stream")
         plain = run.complete(messages, "the same request without stream", **fields)
@@ -1428,7 +1455,7 @@ def stream_usage_in_last_chunk(run: _Run) -> None:
                 reply=streamed.reply,
             )
 
-    run.examples(st.data(), example)
+    run.examples(_stream_cases(run), example)
 
 
 def _light_budget(run: _Run) -> int:
@@ -1444,13 +1471,13 @@ def stream_matches_non_stream(run: _Run) -> None:
     runs a couple of examples, at the strict level the full budget.
     """
 
-    def example(data: st.DataObject) -> None:
-        messages, fields = _stream_case(run, data)
+    def example(drawn: tuple[list[dict[str, str]], int]) -> None:
+        messages, fields = _stream_case(run, drawn)
         plain = run.complete(messages, "non-streamed", **fields)
         streamed = run.stream(messages, "streamed", **fields)
         _same("the stream vs the same request unstreamed (temperature 0)", plain, streamed)
 
-    run.examples(st.data(), example, budget=_light_budget(run))
+    run.examples(_stream_cases(run), example, budget=_light_budget(run))
 
 
 @_property("temperature_zero_deterministic")
@@ -1461,14 +1488,14 @@ def temperature_zero_deterministic(run: _Run) -> None:
     at the strict level the full budget.
     """
 
-    def example(data: st.DataObject) -> None:
-        messages, fields = _stream_case(run, data)
+    def example(drawn: tuple[list[dict[str, str]], int]) -> None:
+        messages, fields = _stream_case(run, drawn)
         first = run.complete(messages, "first", **fields)
         for attempt in range(2):
             again = run.complete(messages, f"repeat {attempt + 1}", **fields)
             _same("the same request again at temperature 0", first, again)
 
-    run.examples(st.data(), example, budget=_light_budget(run))
+    run.examples(_stream_cases(run), example, budget=_light_budget(run))
 
 
 # ---------------------------------------------------------------------------------------------
