@@ -52,6 +52,8 @@ def to_timeout(value: TimeoutTypes) -> httpx.Timeout:
 def resolve_api_key(api_key: str | None) -> str:
     """The explicit key, else ``$CHAT_TEXT_API_KEY``; a clear error when neither is set."""
     key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+    if key is not None and not isinstance(key, str):
+        raise TypeError(f"api_key must be a string, got {type(key).__name__}")
     if not key:
         raise MissingAPIKeyError(
             f"no API key: pass api_key=... or set the {API_KEY_ENV} environment variable"

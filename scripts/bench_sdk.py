@@ -15,7 +15,7 @@ The server is ``chat_text_server.testing.running_server`` (uvicorn), started in 
 so that it does not compete with the benchmark for this process's GIL (``--in-process`` runs it
 in a thread here instead). Both sides use one keep-alive connection pool, the same request body
 and the same server. To be fair under noise, the calls are split into small blocks that
-alternate raw / SDK (ABAB...) after a warm-up; a comparison's ratio is the median of the
+alternate raw / SDK (ABBA...) after a warm-up; a comparison's ratio is the median of the
 per-block-pair ratios (streams: of per-block median times to first chunk). Exit status 1 when
 a ratio is above ``--max-ratio``.
 """
@@ -73,8 +73,9 @@ def bench_sync(base_url: str, calls: int, block: int, max_tokens: int) -> dict[s
             sdk_call()
         raw_times: list[float] = []
         sdk_times: list[float] = []
-        for n in _blocks(calls, block):
-            for fn, times in ((raw_call, raw_times), (sdk_call, sdk_times)):
+        sides = [(raw_call, raw_times), (sdk_call, sdk_times)]
+        for i, n in enumerate(_blocks(calls, block)):
+            for fn, times in sides if i % 2 == 0 else sides[::-1]:  # ABBA: cancels drift
                 start = time.perf_counter()
                 for _ in range(n):
                     fn()
@@ -125,9 +126,13 @@ async def _bench_async(
         await run(sdk_call, min(4 * concurrency, calls))
         raw_times: list[float] = []
         sdk_times: list[float] = []
-        for n in _blocks(calls, block):
-            raw_times.append(await run(raw_call, n))
-            sdk_times.append(await run(sdk_call, n))
+        for i, n in enumerate(_blocks(calls, block)):
+            if i % 2 == 0:
+                raw_times.append(await run(raw_call, n))
+                sdk_times.append(await run(sdk_call, n))
+            else:
+                sdk_times.append(await run(sdk_call, n))
+                raw_times.append(await run(raw_call, n))
     return {
         "calls": calls,
         "concurrency": concurrency,
@@ -168,9 +173,10 @@ def bench_stream(base_url: str, streams: int, block: int, max_tokens: int) -> di
             sdk_ttfc()
         raw_medians: list[float] = []
         sdk_medians: list[float] = []
-        for n in _blocks(streams, block):
-            raw_medians.append(statistics.median(raw_ttfc() for _ in range(n)))
-            sdk_medians.append(statistics.median(sdk_ttfc() for _ in range(n)))
+        stream_sides = [(raw_ttfc, raw_medians), (sdk_ttfc, sdk_medians)]
+        for i, n in enumerate(_blocks(streams, block)):
+            for ttfc, medians in stream_sides if i % 2 == 0 else stream_sides[::-1]:
+                medians.append(statistics.median(ttfc() for _ in range(n)))
     return {
         "streams": streams,
         "raw_ttfc_us": statistics.median(raw_medians) * 1e6,
