@@ -225,8 +225,9 @@ class _Differ:
 
     def docs(self, old: dict[str, Any], new: dict[str, Any], path: str, via: str | None) -> None:
         for key in sorted(DOC_KEYS | {k for k in (*old, *new) if k.startswith("inner:")}):
-            if key.startswith("inner:") or key in DOC_KEYS:
-                self.doc_value(old.get(key), new.get(key), child(path, key), via)
+            # inner:<key> is the prose of a $ref'd schema under a sibling/wrapper override
+            shown = key.removeprefix("inner:")
+            self.doc_value(old.get(key), new.get(key), child(path, shown), via)
 
     def doc_value(self, old: Any, new: Any, path: str, via: str | None) -> None:
         if normalize_text(old) == normalize_text(new):
@@ -283,6 +284,7 @@ class _Differ:
             others = [i for i in range(len(branches)) if i not in nulls]
             if len(others) == 1:
                 inner = self.normalize(branches[others[0]], root)
+                wrapper_keys = frozenset(body) - {comb}
                 merged = dict(inner.body)
                 for key, value in body.items():
                     if key == comb:
@@ -294,7 +296,7 @@ class _Differ:
                 nullable = nullable or inner.nullable
                 ref = inner.ref or ref
                 suffix = f".{comb}[{others[0]}]{inner.suffix}"
-                outer = frozenset(body) - {comb} if not inner.suffix else inner.outer
+                outer = wrapper_keys if not inner.suffix else inner.outer
             else:
                 body[comb] = [branches[i] for i in others]
             break
@@ -808,7 +810,7 @@ class _Differ:
 
         a, b = index(old, self.old_root), index(new, self.new_root)
         for key in sorted({*a, *b}):
-            where = child(path, f"{key[0]}:{key[1]}")
+            where = f"{path}[?(@.in=='{key[0]}' && @.name=='{key[1]}')]"
             if key not in b:
                 self.add(BREAKING, "request-parameter-removed", where, f"{key} removed", None)
                 continue
@@ -923,6 +925,9 @@ class _Differ:
                 self.leftovers(a, b, {"schema"}, where, via)
 
     def responses(self, old: dict[str, Any], new: dict[str, Any], path: str) -> None:
+        # YAML reads an unquoted 200 as an int: status codes compare as text.
+        old = {str(k): v for k, v in old.items()}
+        new = {str(k): v for k, v in new.items()}
         for status in sorted({*old, *new}, key=str):
             where = child(path, str(status))
             if status not in new:
