@@ -1,0 +1,250 @@
+"""``chat-text-conformance``: exit codes, reports, redaction, and the two other ways in: a plain
+``st run`` with the repository's ``schemathesis.toml``, and the pytest plugin."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chat_text_conformance.cli import main
+
+from chat_text_server import create_app
+from chat_text_server.testing import running_server
+
+ROOT = Path(__file__).resolve().parent.parent
+# Subprocess runs cost seconds of start-up each on a shared machine: the default run keeps the
+# ones that prove a claim on their own; the rest run in `tox -e conformance-full`.
+full_only = pytest.mark.skipif(
+    not os.environ.get("CHAT_TEXT_CONFORMANCE_FULL"),
+    reason="set CHAT_TEXT_CONFORMANCE_FULL=1 (tox -e conformance-full)",
+)
+TOKEN = "cli-test-token-9c2e"
+MODEL = "chat-text-mini"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    with running_server(create_app([TOKEN])) as url:
+        yield url
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_TEXT_")}
+    env.update(extra)
+    return env
+
+
+# --- the CLI ------------------------------------------------------------------------------------
+
+
+def test_embedded_run_passes_and_writes_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    junit, report = tmp_path / "junit.xml", tmp_path / "report.json"
+    argv = ["--max-examples", "3", "--seed", "1", "--junit-xml", str(junit)]
+    code = main([*argv, "--report-json", str(report), "--level", "schema"])
+    out, err = capsys.readouterr()
+    assert code == 0, out
+    assert "PASSED" in out
+    assert "not_a_server_error" in out
+    assert "[conformance]" in err  # progress lines
+    data = json.loads(report.read_text())
+    assert data["ok"] is True
+    assert data["level"] == "schema"
+    assert data["cases"] > 0
+    suite = ET.fromstring(junit.read_text())  # noqa: S314 - our own file
+    cases = suite.findall("testcase")
+    assert len(cases) == len(data["results"])
+    assert suite.get("failures") == "0"
+
+
+def test_wrong_token_exits_2_with_a_clear_message(
+    server: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["--base-url", server, "--token", "wrong-token-xyz", "--model", MODEL, "-q"])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert "rejected the token" in out
+    assert "wrong-token-xyz" not in out + err
+
+
+def test_token_from_environment(
+    server: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHAT_TEXT_TOKEN", TOKEN)
+    argv = ["--base-url", server, "--model", MODEL, "--level", "schema", "--max-examples", "2"]
+    code = main([*argv, "--seed", "0", "-q"])
+    out, _ = capsys.readouterr()
+    assert code == 0, out
+    assert TOKEN not in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--base-url", "http://127.0.0.1:9", "--model", MODEL],  # no token anywhere
+        ["--base-url", "http://127.0.0.1:9", "--token", "t"],  # no model
+        ["--base-url", "ftp://example", "--token", "t", "--model", MODEL],
+        ["--model", "no-such-model"],  # embedded server has no such model
+        ["--token", "t"],  # a token without a server
+    ],
+)
+def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*argv, "-q"]) == 2
+    _, err = capsys.readouterr()
+    assert "error:" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [["--max-examples", "0"], ["--level", "loose"], ["--seed", "x"]])
+def test_bad_option_values_exit_2(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+
+
+def test_unreachable_server_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with running_server(create_app([TOKEN])) as url:
+        pass  # closed again
+    code = main(["--base-url", url, "--token", TOKEN, "--model", MODEL, "-q"])
+    out, _ = capsys.readouterr()
+    assert code == 2
+    assert "cannot reach" in out
+
+
+def _created_in_milliseconds(app: Any) -> Any:
+    """A realistic bug: ``created`` in milliseconds in non-streamed answers."""
+
+    async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        start: dict[str, Any] = {}
+        body = bytearray()
+
+        async def capture(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+                return
+            body.extend(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            data = bytes(body)
+            if start["status"] == 200 and data.startswith(b"{"):
+                doc = json.loads(data)
+                doc["created"] = int(doc["created"]) * 1000
+                data = json.dumps(doc).encode()
+            headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+            headers.append((b"content-length", str(len(data)).encode()))
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": data})
+
+        await app(scope, receive, capture if scope["type"] == "http" else send)
+
+    return wrapped
+
+
+def test_broken_server_exits_1_with_a_redacted_curl(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "r.json"
+    with running_server(_created_in_milliseconds(create_app([TOKEN]))) as url:
+        argv = ["--base-url", url, "--token", TOKEN, "--model", MODEL, "--max-examples", "3"]
+        code = main([*argv, "--seed", "1", "--report-json", str(report), "-q"])
+    out, _ = capsys.readouterr()
+    assert code == 1
+    assert "FAILED created_is_unix_seconds" in out
+    assert "(milliseconds?)" in out
+    assert "reproduce:" in out
+    assert "curl -X POST" in out
+    assert TOKEN not in out + report.read_text()
+    data = json.loads(report.read_text())
+    assert data["ok"] is False
+
+
+def test_client_mode_takes_no_base_url(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--client", "--base-url", "http://127.0.0.1:9", "-q"]) == 2
+
+
+# --- st run with the repository's schemathesis.toml ---------------------------------------------
+
+
+def _st_run(url: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "schemathesis.cli", "run", "openapi.yaml", "--url", url]
+    return subprocess.run(
+        [*command, "--max-examples", "3", "--seed", "1", "--no-color"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def test_st_run_passes_with_the_token_from_the_environment(server: str) -> None:
+    proc = _st_run(server, _env(CHAT_TEXT_TOKEN=TOKEN, CHAT_TEXT_MODEL=MODEL))
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "No issues found" in proc.stdout
+
+
+@pytest.mark.slow
+@full_only
+def test_st_run_fails_on_a_wrong_token(server: str) -> None:
+    proc = _st_run(server, _env(CHAT_TEXT_TOKEN="wrong", CHAT_TEXT_MODEL=MODEL))
+    assert proc.returncode == 1, proc.stdout[-3000:]
+
+
+def test_st_run_uses_the_per_response_checks(server: str) -> None:
+    # A context window smaller than the real one makes usage_within_context_window fail: proof
+    # that `st run` ran the suite's custom checks.
+    env = _env(CHAT_TEXT_TOKEN=TOKEN, CHAT_TEXT_MODEL=MODEL, CHAT_TEXT_CONTEXT_LENGTH="10")
+    proc = _st_run(server, env)
+    assert proc.returncode == 1
+    assert "usage_within_context_window" in proc.stdout
+
+
+# --- the pytest plugin --------------------------------------------------------------------------
+
+
+def _pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "test_team.py").write_text("def test_their_own():\n    pass\n")
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args, "test_team.py"],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def test_pytest_plugin_is_inert_unless_enabled(request: pytest.FixtureRequest) -> None:
+    """The plugin is loaded in this very run (entry point), and added nothing to it."""
+    assert request.config.pluginmanager.has_plugin("chat_text_conformance")
+    assert request.config.getoption("--chat-text-base-url") is None
+    assert not request.config.getoption("--chat-text-embedded")
+    assert not [item for item in request.session.items if "chat-text-conformance" in item.name]
+
+
+@pytest.mark.slow
+@full_only
+def test_pytest_plugin_adds_one_test_per_check(server: str, tmp_path: Path) -> None:
+    args = ["--chat-text-base-url", server, "--chat-text-token", TOKEN, "--chat-text-model", MODEL]
+    proc = _pytest(tmp_path, *args, "--chat-text-level", "schema", "--chat-text-max-examples", "2")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    passed = int(proc.stdout.strip().splitlines()[-1].split()[0])
+    assert passed > 10  # the team's own test plus one per check
+    assert "1 passed" not in proc.stdout
+
+
+def test_pytest_plugin_fails_on_a_wrong_token(server: str, tmp_path: Path) -> None:
+    args = ["--chat-text-base-url", server, "--chat-text-token", "nope", "--chat-text-model", MODEL]
+    proc = _pytest(tmp_path, *args, "-rf")
+    assert proc.returncode == 1
+    assert "rejected the token" in proc.stdout
