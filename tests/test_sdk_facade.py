@@ -4,6 +4,7 @@ how answers are parsed, the SSE decoder and the retry-header rules."""
 from __future__ import annotations
 
 import email.utils
+import gc
 import json
 from collections.abc import Callable
 from typing import Any
@@ -354,6 +355,34 @@ def test_malformed_streams_are_validation_errors(
     with pytest.raises(error):
         list(stream)
     assert stream.response.is_closed
+
+
+def test_abandoned_stream_releases_its_response() -> None:
+    parts = [sse_body(chunk("a"), done=False), sse_body(chunk("b", USAGE))]
+
+    def piecewise() -> httpx.Response:  # arrives in two network reads
+        return httpx.Response(200, content=iter(parts), headers={"content-type": SSE})
+
+    stream = mock_client(Capture(piecewise)).chat_text(model="m", messages=MESSAGES, stream=True)
+    response = stream.response
+    for _ in stream:
+        break  # stop early, without a with-block
+    assert not response.is_closed
+    del stream
+    gc.collect()
+    assert response.is_closed
+
+
+async def test_async_stream_stopped_early_is_closed() -> None:
+    content = sse_body(chunk("a"), chunk("b"), chunk("c", USAGE))
+    http = httpx.AsyncClient(transport=httpx.MockTransport(lambda _r: sse_response(content)()))
+    async with AsyncChatText(api_key=TOKEN, base_url="http://t", http_client=http) as client:
+        stream = await client.chat_text(model="m", messages=MESSAGES, stream=True)
+        async with stream:
+            first = await anext(stream)
+        assert first.to_dict() == chunk("a")
+        assert stream.response.is_closed
+    await http.aclose()
 
 
 def test_events_after_done_are_ignored() -> None:

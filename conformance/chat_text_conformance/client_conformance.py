@@ -15,6 +15,9 @@ Checks (group ``client``):
 * ``generated_client_parses_errors`` / ``sdk_raises_typed_errors``: every valid error body for
   every documented error status parses into ``ErrorResponse`` (the SDK raises the status's
   error class carrying it).
+* ``sdk_tolerates_invalid_error_bodies``: an error status whose body breaks ``ErrorResponse``
+  (a proxy's HTML page, a different JSON shape) still raises the status's error class, with
+  ``error=None`` and the raw body in ``response``: the status is the more useful fact.
 * ``sdk_parses_streams``: every valid chunk sequence, framed as server-sent events with varied
   line endings and comments, yields the chunks (``to_dict()`` equal, also through the generated
   ``ChatTextChunk`` model directly) and the final usage.
@@ -67,6 +70,7 @@ CHECKS = (
     "sdk_parses_responses",
     "generated_client_parses_errors",
     "sdk_raises_typed_errors",
+    "sdk_tolerates_invalid_error_bodies",
     "sdk_parses_streams",
     "sdk_keeps_extra_fields",
     "sdk_rejects_invalid_responses",
@@ -386,6 +390,42 @@ def _check_errors(
     run.run(strategy, example)
 
 
+def _check_invalid_error_bodies(
+    run: _Run,
+    schemas: _Schemas,
+    mock: _Mock,
+    sdk: chat_text.ChatText,
+    generated: AuthenticatedClient,
+) -> None:
+    strategy = st.tuples(st.sampled_from(schemas.error_statuses), schemas.invalid("ErrorResponse"))
+
+    def example(drawn: tuple[int, Any]) -> None:
+        status, body = drawn
+        content = body if isinstance(body, bytes) else _safe_dumps(body).encode("utf-8")
+        hypothesis.assume(not schemas.is_valid("ErrorResponse", content))
+        mock.answer(status, content)
+        expected_class = chat_text.status_error_class(status)
+        try:
+            sdk.chat_text(model="m", messages=_MESSAGES)
+        except chat_text.APIStatusError as exc:
+            ok = type(exc) is expected_class and exc.status_code == status and exc.error is None
+            actual = f"{type(exc).__name__}(status={exc.status_code}, error={exc.error!r})"
+        except Exception as exc:
+            ok, actual = False, _describe(exc)
+        else:
+            ok, actual = False, "no exception"
+        run.record(
+            "sdk_tolerates_invalid_error_bodies",
+            ok,
+            f"a {status} with a body that is not an ErrorResponse did not raise the status error",
+            expected=f"{expected_class.__name__} with error=None",
+            actual=actual,
+            body=content,
+        )
+
+    run.run(strategy, example)
+
+
 def _stream_strategy(schemas: _Schemas) -> st.SearchStrategy[tuple[list[Any], str, bool]]:
     return st.tuples(
         st.lists(schemas.valid("ChatTextChunk"), max_size=4),
@@ -647,6 +687,7 @@ _Runner = Callable[[_Run, _Schemas, _Mock, chat_text.ChatText, AuthenticatedClie
 _RUNNERS: tuple[tuple[tuple[str, ...], _Runner], ...] = (
     (("generated_client_parses_responses", "sdk_parses_responses"), _check_responses),
     (("generated_client_parses_errors", "sdk_raises_typed_errors"), _check_errors),
+    (("sdk_tolerates_invalid_error_bodies",), _check_invalid_error_bodies),
     (("sdk_parses_streams",), _check_streams),
     (("sdk_keeps_extra_fields",), _check_extra_fields),
     (("sdk_rejects_invalid_responses",), _check_invalid_responses),
