@@ -170,6 +170,14 @@ def test_client_mode_takes_no_base_url(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["--client", "--base-url", "http://127.0.0.1:9", "-q"]) == 2
 
 
+def test_client_mode_runs_the_client_checks(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--client", "--max-examples", "1", "--seed", "0", "-q"])
+    out, _ = capsys.readouterr()
+    assert code == 0, out
+    assert "level client" in out
+    assert " client " in out  # the check group column
+
+
 # --- st run with the repository's schemathesis.toml ---------------------------------------------
 
 

@@ -53,11 +53,15 @@ def summary_text(report: RunReport, *, failures_per_check: int = 1) -> str:
     if report.setup_error:
         lines.append(f"SET-UP ERROR: {report.setup_error}")
     verdict = "PASSED" if report.ok else "FAILED"
+    volume = (
+        f"{report.cases} schemathesis request(s) in {report.duration:.1f}s "
+        f"({report.cases_per_second:.0f}/s)"
+        if report.cases
+        else f"{report.duration:.1f}s"
+    )
     lines.append(
         f"{verdict}: {report.passed} check(s) passed, {report.failed} failed; "
-        f"level {report.level}; "
-        f"{report.cases} schemathesis request(s) in {report.duration:.1f}s "
-        f"({report.cases_per_second:.0f}/s); seed {report.seed}; target {report.target}"
+        f"level {report.level}; {volume}; seed {report.seed}; target {report.target}"
     )
     return "\n".join(lines)
 

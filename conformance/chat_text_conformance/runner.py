@@ -114,6 +114,8 @@ def _run_properties(
     max_examples: int,
     seed: int | None,
     notes: list[str],
+    time_budget: float | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> list[CheckResult]:
     try:
         properties = importlib.import_module(f"{__package__}.properties")
@@ -130,7 +132,17 @@ def _run_properties(
     if run_properties is None:
         notes.append("targeted properties skipped: properties.run_properties is not there yet")
         return []
-    return run_properties(target, level, max_examples=max_examples, seed=seed)
+    kwargs: dict[str, Any] = {}
+    if time_budget is not None:
+        kwargs["time_budget"] = time_budget
+    if progress is not None:
+
+        def on_result(result: CheckResult) -> None:
+            verdict = "ok" if result.ok else "FAILED"
+            progress(f"property {result.name}: {verdict} ({result.passed} passed)")
+
+        kwargs["on_result"] = on_result
+    return run_properties(target, level, max_examples=max_examples, seed=seed, **kwargs)
 
 
 def run(
@@ -152,8 +164,8 @@ def run(
       gets (:mod:`chat_text_conformance.response_checks`), then the targeted properties of
       :mod:`chat_text_conformance.properties` (``strict`` adds the deterministic ones).
 
-    ``max_time`` bounds the schemathesis part in seconds; ``app`` (an ASGI app) sends the
-    schemathesis part in-process instead of over HTTP.
+    ``max_time`` bounds the schemathesis part and, separately, the properties, in seconds;
+    ``app`` (an ASGI app) sends the schemathesis part in-process instead of over HTTP.
     """
     level = Level(level)
 
@@ -203,7 +215,15 @@ def run(
     if level is not Level.SCHEMA:
         say(f"properties: targeted hypothesis properties ({level.value} level)")
         report.results.extend(
-            _run_properties(target, level, max_examples=max_examples, seed=seed, notes=report.notes)
+            _run_properties(
+                target,
+                level,
+                max_examples=max_examples,
+                seed=seed,
+                notes=report.notes,
+                time_budget=max_time,
+                progress=progress,
+            )
         )
     report.duration = time.monotonic() - started
     say(
