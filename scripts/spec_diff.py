@@ -120,10 +120,11 @@ def git_spec(ref: str, spec: Path) -> tuple[dict[str, Any], str]:
 
 
 def find_baseline(spec: Path) -> tuple[str, str] | None:
-    """What CI compares against: (git ref, why). The newest release tag reachable from HEAD;
+    """What CI compares against: (git ref, why). The newest release tag (``v1.2.3`` or
+    ``1.2.3``) reachable from HEAD;
     else the merge base with the main branch of ``origin``; else None."""
     cwd = spec.resolve().parent
-    tag = _git(["describe", "--tags", "--abbrev=0"], cwd)
+    tag = _git(["describe", "--tags", "--abbrev=0", "--match=v[0-9]*", "--match=[0-9]*"], cwd)
     if tag:
         return tag, f"the last release tag {tag}"
     head = _git(["rev-parse", "HEAD"], cwd)

@@ -342,6 +342,8 @@ def test_auto_base_uses_the_last_release_tag(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     git(repo, "tag", "v1.0.0")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "not a release")
+    git(repo, "tag", "nightly")  # not a version: ignored
     _, new, _ = load_case(next(p for p in CASES if "request_field_removed" in p.stem))
     write(repo, "openapi.yaml", new)
     git(repo, "commit", "-q", "-am", "drop stream")
