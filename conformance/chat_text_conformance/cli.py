@@ -115,6 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds the schemathesis part may take at most (default: no limit)",
     )
     run.add_argument(
+        "--in-process",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help=(
+            "embedded server only: send the schemathesis part to the app in-process (default; "
+            "faster) or, with --no-in-process, over its loopback port like everything else"
+        ),
+    )
+    run.add_argument(
         "--client",
         action="store_true",
         help="check the generated client and SDK instead of a server",
@@ -135,7 +144,9 @@ def _target(args: argparse.Namespace) -> Iterator[Target]:
 
         try:
             with embedded(
-                args.model or DEFAULT_MODEL, request_timeout=args.request_timeout
+                args.model or DEFAULT_MODEL,
+                request_timeout=args.request_timeout,
+                in_process=args.in_process,
             ) as target:
                 yield target
         except LookupError as exc:

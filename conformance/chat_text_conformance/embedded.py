@@ -17,12 +17,17 @@ and prompt_too_long."""
 
 
 @contextmanager
-def embedded(model: str = DEFAULT_MODEL, *, request_timeout: float = 10.0) -> Iterator[Target]:
+def embedded(
+    model: str = DEFAULT_MODEL, *, request_timeout: float = 10.0, in_process: bool = True
+) -> Iterator[Target]:
     """Start the reference server on ``127.0.0.1`` (free port) and yield a :class:`Target` for it.
 
-    The server stops when the block ends. Raises ``LookupError`` for a model the reference
-    server does not serve.
+    With ``in_process`` the target also carries the ASGI app, so the schemathesis part calls it
+    directly (about twice as fast, see ``scripts/bench_conformance.py``); the pre-flight and
+    the properties (streaming included) always go over the loopback port. The server stops
+    when the block ends. Raises ``LookupError`` for a model the reference server does not serve.
     """
+    from chat_text_server import create_app
     from chat_text_server.engine import MODELS
     from chat_text_server.testing import running_server
 
@@ -31,13 +36,15 @@ def embedded(model: str = DEFAULT_MODEL, *, request_timeout: float = 10.0) -> It
     token = secrets.token_urlsafe(24)
     # schemathesis probes send deliberately malformed HTTP; uvicorn logs a warning for each.
     logging.getLogger("uvicorn.error").setLevel(logging.ERROR)
-    with running_server(tokens=[token]) as base_url:
+    app = create_app([token])
+    with running_server(app) as base_url:
         yield Target(
             base_url=base_url,
             token=token,
             model=model,
             context_length=_context_length(MODELS[model]),
             request_timeout=request_timeout,
+            app=app if in_process else None,
         )
 
 

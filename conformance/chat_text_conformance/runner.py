@@ -165,7 +165,8 @@ def run(
       :mod:`chat_text_conformance.properties` (``strict`` adds the deterministic ones).
 
     ``max_time`` bounds the schemathesis part and, separately, the properties, in seconds;
-    ``app`` (an ASGI app) sends the schemathesis part in-process instead of over HTTP.
+    ``app`` (an ASGI app; default ``target.app``) sends the schemathesis part in-process
+    instead of over HTTP.
     """
     level = Level(level)
 
@@ -196,7 +197,7 @@ def run(
         max_examples=max_examples,
         seed=seed,
         max_time=max_time,
-        app=app,
+        app=app if app is not None else target.app,
         progress=progress,
     )
     report.cases = outcome.cases

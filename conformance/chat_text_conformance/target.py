@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class Level(StrEnum):
@@ -31,6 +32,10 @@ class Target:
     """The model's context window in tokens, when known (needed by some properties)."""
     request_timeout: float = 10.0
     """Seconds to wait for any single response."""
+    app: Any = field(default=None, compare=False)
+    """The ASGI app behind ``base_url``, when it runs in this process (the embedded reference
+    server): the schemathesis part then calls it in-process, which is faster; everything else
+    still goes over HTTP."""
 
     def __repr__(self) -> str:  # never show the token
         return (
