@@ -53,12 +53,12 @@ def summary_text(report: RunReport, *, failures_per_check: int = 1) -> str:
     if report.setup_error:
         lines.append(f"SET-UP ERROR: {report.setup_error}")
     verdict = "PASSED" if report.ok else "FAILED"
-    volume = (
-        f"{report.cases} schemathesis request(s) in {report.duration:.1f}s "
-        f"({report.cases_per_second:.0f}/s)"
-        if report.cases
-        else f"{report.duration:.1f}s"
-    )
+    volume = f"{report.duration:.1f}s"
+    if report.cases:
+        volume += (
+            f" ({report.cases} schemathesis request(s) in {report.schemathesis_seconds:.1f}s, "
+            f"{report.cases_per_second:.0f}/s)"
+        )
     lines.append(
         f"{verdict}: {report.passed} check(s) passed, {report.failed} failed; "
         f"level {report.level}; {volume}; seed {report.seed}; target {report.target}"
@@ -83,6 +83,7 @@ def to_json(report: RunReport) -> dict[str, Any]:
         "duration_seconds": round(report.duration, 3),
         "cases": report.cases,
         "cases_per_second": round(report.cases_per_second, 1),
+        "schemathesis_seconds": round(report.schemathesis_seconds, 3),
         "checks_passed": report.passed,
         "checks_failed": report.failed,
         "setup_error": report.setup_error,

@@ -191,6 +191,7 @@ def run(
         return report
 
     say(f"schemathesis: all phases, max {max_examples} example(s) per phase, seed {seed}")
+    schemathesis_started = time.monotonic()
     outcome = run_schemathesis(
         target,
         level,
@@ -200,6 +201,7 @@ def run(
         app=app if app is not None else target.app,
         progress=progress,
     )
+    report.schemathesis_seconds = time.monotonic() - schemathesis_started
     report.cases = outcome.cases
     report.notes.extend(outcome.notes)
     order = list(response_checks.CHECKS)
