@@ -65,6 +65,8 @@ class Exchange:
     """Request headers, lower-case names."""
     body: Any
     """The request's JSON body (``None`` when it is not JSON)."""
+    size: int = 0
+    """Size of the request body in bytes."""
     status: int = 0
     response_headers: Headers = field(default_factory=list)
     document: Any = None
@@ -121,7 +123,7 @@ def _middleware(app: ASGIApp, token: str, mutation: Mutation) -> ASGIApp:
         except ValueError:
             body = None
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        exchange = Exchange(token, headers, body)
+        exchange = Exchange(token, headers, body, size=len(raw))
         if mutation.request is not None:
             answer = mutation.request(exchange)
             if answer is not None:
@@ -130,7 +132,7 @@ def _middleware(app: ASGIApp, token: str, mutation: Mutation) -> ASGIApp:
                 await _send(send, status, [(b"content-type", b"application/json")], payload)
                 return
             if exchange.body is not body:
-                raw = json.dumps(exchange.body).encode()
+                raw = json.dumps(exchange.body, separators=(",", ":"), ensure_ascii=False).encode()
             exchange.headers["content-length"] = str(len(raw))
         scope = dict(scope)
         scope["headers"] = [
@@ -339,6 +341,30 @@ def _temperature_max_rejected(ex: Exchange) -> tuple[int, dict[str, Any]] | None
     return None
 
 
+def _content_bytes_limited(ex: Exchange) -> tuple[int, dict[str, Any]] | None:
+    """maxLength checked on UTF-8 bytes instead of characters."""
+    from chat_text_conformance.properties import _content_max_length
+
+    limit = _content_max_length()
+    messages = ex.body.get("messages") if isinstance(ex.body, dict) else None
+    for i, message in enumerate(messages if isinstance(messages, list) else []):
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str) and len(content.encode()) > limit:
+            where = f"messages[{i}].content"
+            error = {"code": "invalid_request", "message": f"{where} is too long", "field": where}
+            return 400, {"error": error}
+    return None
+
+
+def _body_limit_inclusive(ex: Exchange) -> tuple[int, dict[str, Any]] | None:
+    """A body of exactly x-max-body-bytes is refused (>= instead of >)."""
+    limit = chat_text_spec.max_body_bytes()
+    if ex.size >= limit:
+        message = f"The request body exceeds the limit of {limit} bytes."
+        return 413, {"error": {"code": "request_too_large", "message": message, "field": None}}
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # Engine replacements (the engine's documented patch points)
 
@@ -356,6 +382,7 @@ def _truncate_with(
     keep_last: bool = True,
     fits: Callable[[int, int], bool] = lambda total, limit: total <= limit,
     report_untruncated: bool = False,
+    overflows: Callable[[int, int], bool] = lambda total, context: total >= context,
 ) -> Callable[..., Any]:
     """A truncate_messages with one of its rules broken."""
     engine = _engine()
@@ -374,7 +401,7 @@ def _truncate_with(
                 continue
             evicted.add(i)
             total -= costs[i]
-        if total >= context_length:
+        if overflows(total, context_length):
             raise engine.PromptTooLong(total, context_length)
         kept = [m for i, m in enumerate(messages) if i not in evicted]
         return kept, (full if report_untruncated else total)
@@ -449,6 +476,28 @@ def _lowered_one_too_far(p: Patcher) -> None:
         return min(max_tokens, room + 1)
 
     p.setattr(engine, "fit_max_tokens", fit)
+
+
+def _room_of_one_refused(p: Patcher) -> None:
+    engine = _engine()
+
+    def fit(prompt_tokens: int, max_tokens: int, context_length: int) -> int:
+        room = context_length - prompt_tokens
+        if room <= 1:  # off by one: one token of room is room enough
+            raise engine.PromptTooLong(prompt_tokens, context_length)
+        return min(max_tokens, room)
+
+    p.setattr(engine, "fit_max_tokens", fit)
+
+
+def _full_window_accepted(p: Patcher) -> None:
+    engine = _engine()
+    p.setattr(
+        engine,
+        "truncate_messages",
+        _truncate_with(_oldest_first, overflows=lambda total, context: total > context),
+    )
+    p.setattr(engine, "fit_max_tokens", lambda prompt, asked, context: min(asked, context - prompt))
 
 
 MUTATIONS: tuple[Mutation, ...] = (
@@ -582,7 +631,31 @@ MUTATIONS: tuple[Mutation, ...] = (
         "max_tokens: null means the maximum instead of the default",
         request=_null_max_tokens_is_maximum,
     ),
+    Mutation(
+        "one_token_of_room_refused",
+        "semantics",
+        "a prompt leaving exactly one token of room is refused as prompt_too_long",
+        patch=_room_of_one_refused,
+    ),
+    Mutation(
+        "full_window_accepted",
+        "semantics",
+        "a prompt that fills the whole window is answered (with 0 tokens) instead of refused",
+        patch=_full_window_accepted,
+    ),
     # --- validation
+    Mutation(
+        "content_length_in_bytes",
+        "validation",
+        "content maxLength is checked on UTF-8 bytes, not characters",
+        request=_content_bytes_limited,
+    ),
+    Mutation(
+        "body_limit_inclusive",
+        "validation",
+        "a body of exactly x-max-body-bytes is refused with 413",
+        request=_body_limit_inclusive,
+    ),
     Mutation(
         "unknown_fields_ignored",
         "validation",

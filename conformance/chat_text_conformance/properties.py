@@ -56,6 +56,11 @@ _WORDS: tuple[str, ...] = (
     "bright", "ancient", "gentle", "storm", "cloud", "thunder", "valley", "meadow",
     "please", "explain", "describe", "remember", "compare", "history", "science", "music",
 )  # fmt: skip
+# Drawn conversations also use these: non-ASCII text, punctuation and quotes that a server
+# must count, echo and stream (JSON escaping, UTF-8 split across chunks) like any other.
+_OTHER_WORDS: tuple[str, ...] = (
+    "café", "Zürich", "naïve", "東京", "🌊", "don't", '"quoted"', "a\\b", "x<y>", "tab\tbed",
+)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,7 +166,7 @@ class _Session:
             raise _ServerDown(self.down_reason)
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise _OutOfTime
-        payload = content if content is not None else json.dumps(body).encode()
+        payload = content if content is not None else _encode(body)
         headers = {"Content-Type": content_type, "Accept": "application/json, text/event-stream"}
         if auth == "default":
             headers["Authorization"] = f"Bearer {self.target.token}"
@@ -463,7 +468,8 @@ def _error_body(reply: Reply, what: str) -> dict[str, Any]:
 
 
 def _words(count: int, draw: st.DrawFn) -> str:
-    return " ".join(draw(st.lists(st.sampled_from(_WORDS), min_size=count, max_size=count)))
+    words = st.sampled_from(_WORDS + _OTHER_WORDS)
+    return " ".join(draw(st.lists(words, min_size=count, max_size=count)))
 
 
 @st.composite
@@ -892,6 +898,108 @@ def max_tokens_lowered_to_fit(run: _Run) -> None:
 
     strategy = st.tuples(st.integers(1, 40), st.integers(0, 3))
     run.examples(strategy, example, budget=max(1, run.max_examples // 2))
+
+
+def _exact_prompt(run: _Run, target: int) -> tuple[list[dict[str, str]], str] | None:
+    """A prompt this server counts as exactly ``target`` tokens, and a one-token pad.
+
+    A long question is sized with the server's own counts and then padded with a piece that
+    costs exactly one token (checked); ``None`` when the counts cannot land on ``target``.
+    """
+    calibration = _calibrate(run)
+    if calibration is None:
+        return None
+    small, per_word = calibration
+    short = _question(10)
+    pad = next(
+        (
+            piece
+            for piece in (" a", " .", " x")
+            if _measure(run, [{"role": "user", "content": short[0]["content"] + piece}])
+            == small + 1
+        ),
+        None,
+    )
+    if pad is None:
+        return None
+    words = 10 + math.floor((target - small) / per_word) - 2
+    for _ in range(8):
+        messages = _long_prompt(max(1, words))
+        cost = _measure(run, messages)
+        if cost is None:  # over the window: back off a little
+            words -= max(1, math.ceil(max(5, target // 100) / per_word))
+        elif cost > target:
+            words -= max(1, math.ceil((cost - target) / per_word))
+        elif target - cost > 64:
+            words += max(1, math.floor((target - cost) / per_word) - 1)
+        else:
+            break
+    else:
+        return None
+    missing = target - cost
+    messages[-1] = {**messages[-1], "content": messages[-1]["content"] + pad * missing}
+    if _measure(run, messages) != target:
+        return None
+    return messages, pad
+
+
+@_property("context_window_boundary")
+def context_window_boundary(run: _Run) -> None:
+    """One token of room is enough to answer; no room at all is ``prompt_too_long``.
+
+    Needs the context length. A prompt the server counts as ``context - 1`` tokens with
+    max_tokens at the spec's maximum → 200, max_tokens lowered to 1. The same prompt plus one
+    token (``context``) → 400 ``prompt_too_long``. Catches off-by-ones at the window's edge.
+    """
+    context = run.target.context_length
+    if context is None:
+        run.result.note = "skipped: the target's context length is unknown"
+        return
+    top: int = run.bound("max_tokens", "maximum")
+
+    def check() -> None:
+        # Measured at context - 2 (room for the 1-token measurement); the pad costs one token
+        # (checked while padding), so one more pad leaves 1 token of room and two leave none.
+        found = _exact_prompt(run, context - 2)
+        if found is None:
+            run.result.note = (
+                f"skipped: could not build a prompt of exactly {context - 2} tokens "
+                "from this server's counts"
+            )
+            raise _Skip
+        messages, pad = found
+
+        def padded(times: int) -> list[dict[str, str]]:
+            last = messages[-1]
+            return [*messages[:-1], {**last, "content": last["content"] + pad * times}]
+
+        what = f"a prompt of {context - 1} tokens (1 token of room), max_tokens={top}"
+        reply = run.session.post(run.body(padded(1), max_tokens=top, temperature=0))
+        if reply.status == 400 and _error_code(reply) == "prompt_too_long":
+            raise Violation(
+                f"{what}: refused although one token of the window is left",
+                expected="HTTP 200 with max_tokens lowered to 1",
+                actual=f"HTTP 400: {_preview(reply.body)}",
+                reply=reply,
+            )
+        answer = _answer(reply, what)
+        if answer.usage.prompt != context - 1:
+            run.result.note = "skipped: the pad token did not add up on this server"
+            raise _Skip
+        _check_cap(run, answer, top, what)
+        reply = run.session.post(run.body(padded(2), max_tokens=run.min_tokens))
+        what = f"a prompt of {context} tokens (no room left in a window of {context})"
+        _expect_status(reply, 400, what)
+        code = _error_body(reply, what).get("code")
+        if code != "prompt_too_long":
+            raise Violation(
+                f"{what}: wrong error code",
+                expected="error.code == prompt_too_long",
+                actual=f"error.code == {code!r}",
+                reply=reply,
+            )
+
+    run.evaluate(check)
 
 
 @_property("prompt_too_long_when_kept_messages_overflow")
@@ -1384,7 +1492,11 @@ def boundary_values_accepted(run: _Run) -> None:
     """Values exactly at each documented bound are valid: 200, never 400.
 
     Also an integral float (``5.0``) where the spec says integer (JSON Schema counts it as an
-    integer) and ``messages`` at maxItems with the smallest prompt_truncate_len.
+    integer) and ``messages`` at maxItems with the smallest prompt_truncate_len. Limits on
+    sizes are checked at their exact value too, where the only acceptable refusal is
+    ``prompt_too_long`` (a long text may not fit the model): content of maxLength multi-byte
+    characters (maxLength counts characters, not bytes), a body of exactly x-max-body-bytes
+    (not 413), and a model name of maxLength characters (an unknown model: 404, not 400).
     """
     cases: list[tuple[str, dict[str, Any]]] = []
     for name, prop in chat_text_spec.request_schema()["properties"].items():
@@ -1416,6 +1528,57 @@ def boundary_values_accepted(run: _Run) -> None:
             _answer(run.session.post(body), d)
 
         run.evaluate(one)
+
+    def not_refused(body: dict[str, Any], what: str) -> None:
+        reply = run.session.post(body)
+        if reply.status == 400 and _error_code(reply) == "prompt_too_long":
+            return
+        _answer(reply, what)
+
+    size = _content_max_length()
+    wide = {"role": "user", "content": "é" * size}
+    run.evaluate(
+        lambda: not_refused(
+            run.body([wide], max_tokens=8, prompt_truncate_len=ptl_min),
+            f"content of exactly maxLength {size} two-byte characters",
+        )
+    )
+    limit = chat_text_spec.max_body_bytes()
+    run.evaluate(lambda: not_refused(_body_of_size(run, limit), f"a body of exactly {limit} bytes"))
+
+    model_max = chat_text_spec.field_bounds("model").get("maxLength")
+    if isinstance(model_max, int):
+
+        def long_model() -> None:
+            reply = run.session.post({**run.body(_question(3)), "model": "m" * model_max})
+            _expect_status(reply, 404, f"an unknown model name of maxLength {model_max}")
+            _error_body(reply, "unknown model")
+
+        run.evaluate(long_model)
+
+
+def _encode(body: Any) -> bytes:
+    """How the properties send JSON: compact, UTF-8."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _body_of_size(run: _Run, size: int) -> dict[str, Any]:
+    """A valid request whose JSON encoding (:func:`_encode`) is exactly ``size`` bytes."""
+    per_message = _content_max_length()
+    ptl_min: int = run.bound("prompt_truncate_len", "minimum")
+    body = run.body([], max_tokens=8, prompt_truncate_len=ptl_min)
+    base = len(_encode(body))
+    empty = {"role": "user", "content": ""}
+    first = len(_encode({**body, "messages": [empty]})) - base  # one empty message
+    each = first + 1  # every further message also costs a comma
+    target = size - base + 1  # = count * each - 1 + characters
+    count = -(-target // (each + per_message))
+    characters = target - count * each
+    for _ in range(count):
+        take = min(per_message, characters)
+        body["messages"].append({"role": "user", "content": "x" * take})
+        characters -= take
+    return body
 
 
 # --- streaming and determinism ----------------------------------------------------------------
