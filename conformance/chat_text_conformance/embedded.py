@@ -34,10 +34,11 @@ def embedded(
     if model not in MODELS:
         raise LookupError(f"the reference server has no model {model!r} (it has {sorted(MODELS)})")
     token = secrets.token_urlsafe(24)
-    # schemathesis probes send deliberately malformed HTTP; uvicorn logs a warning for each.
-    logging.getLogger("uvicorn.error").setLevel(logging.ERROR)
     app = create_app([token])
     with running_server(app) as base_url:
+        # Tests send deliberately malformed HTTP; uvicorn (which configures its loggers when
+        # the server starts) would log a warning for each.
+        logging.getLogger("uvicorn.error").setLevel(logging.ERROR)
         yield Target(
             base_url=base_url,
             token=token,
