@@ -428,7 +428,7 @@ def _check_invalid_error_bodies(
 
 def _stream_strategy(schemas: _Schemas) -> st.SearchStrategy[tuple[list[Any], str, bool]]:
     return st.tuples(
-        st.lists(schemas.valid("ChatTextChunk"), max_size=4),
+        st.lists(schemas.valid("ChatTextChunk"), max_size=3),
         st.sampled_from(["\n", "\r\n", "\r"]),
         st.booleans(),
     )
