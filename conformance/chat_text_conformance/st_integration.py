@@ -136,6 +136,8 @@ def build_config(
         "auth": {"openapi": {"bearerAuth": {"bearer": target.token}}},
         "request-timeout": target.request_timeout,
         "request-retries": 0,
+        # Keep testing after a failure: a verdict lists every failing check, not the first.
+        "continue-on-failure": True,
         "workers": workers,
         "generation": {"mode": "all", "max-examples": max_examples},
         # Without these a rejected token gives a green run: 401 is an "accepted" status for
