@@ -365,6 +365,64 @@ def _body_limit_inclusive(ex: Exchange) -> tuple[int, dict[str, Any]] | None:
     return None
 
 
+def _stream_token_accepted(ex: Exchange) -> None:
+    """The streaming code path forgot the auth check."""
+    if isinstance(ex.body, dict) and ex.body.get("stream") is True:
+        ex.headers["authorization"] = f"Bearer {ex.token}"
+
+
+def _stream_drops_truncation(ex: Exchange) -> None:
+    """The streaming code path does not pass prompt_truncate_len on."""
+    if isinstance(ex.body, dict) and ex.body.get("stream") is True:
+        ex.body = {k: v for k, v in ex.body.items() if k != "prompt_truncate_len"}
+
+
+def _stream_clamps(ex: Exchange) -> None:
+    """The streaming code path clamps numbers into range instead of rejecting them."""
+    if not (isinstance(ex.body, dict) and ex.body.get("stream") is True):
+        return
+    body = dict(ex.body)
+    for name in ("max_tokens", "prompt_truncate_len", "temperature"):
+        value = body.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            bounds = chat_text_spec.field_bounds(name)
+            body[name] = min(max(value, bounds["minimum"]), bounds["maximum"])
+    ex.body = body
+
+
+def _role_everywhere(ex: Exchange, chunks: list[dict[str, Any]]) -> None:
+    for chunk in chunks:
+        for choice in chunk["choices"]:
+            choice["delta"]["role"] = "assistant"
+
+
+def _temperature_zero_cache() -> tuple[EditRequest, EditResponse]:
+    """Answers at temperature 0 cached by (model, messages): replayed whole, id and all."""
+    cache: dict[str, dict[str, Any]] = {}
+
+    def key(ex: Exchange) -> str | None:
+        body = ex.body
+        if not isinstance(body, dict) or body.get("temperature") != 0 or body.get("stream"):
+            return None
+        return json.dumps([body.get("model"), body.get("messages")], sort_keys=True)
+
+    def request(ex: Exchange) -> tuple[int, dict[str, Any]] | None:
+        k = key(ex)
+        if k is not None and k in cache and ex.bearer == ex.token:
+            return 200, cache[k]
+        return None
+
+    def response(ex: Exchange) -> None:
+        k = key(ex)
+        if k is not None and ex.status == 200 and isinstance(ex.document, dict):
+            cache[k] = ex.document
+
+    return request, response
+
+
+_CACHE_REQUEST, _CACHE_RESPONSE = _temperature_zero_cache()
+
+
 # ---------------------------------------------------------------------------------------------
 # Engine replacements (the engine's documented patch points)
 
@@ -498,6 +556,19 @@ def _full_window_accepted(p: Patcher) -> None:
         _truncate_with(_oldest_first, overflows=lambda total, context: total > context),
     )
     p.setattr(engine, "fit_max_tokens", lambda prompt, asked, context: min(asked, context - prompt))
+
+
+def _last_message_not_counted(p: Patcher) -> None:
+    engine = _engine()
+    original = engine.truncate_messages
+
+    def truncate(
+        messages: Sequence[Mapping[str, str]], prompt_truncate_len: int, context_length: int
+    ) -> tuple[list[Mapping[str, str]], int]:
+        kept, total = original(messages, prompt_truncate_len, context_length)
+        return kept, total - engine.count_message_tokens(messages[-1])
+
+    p.setattr(engine, "truncate_messages", truncate)
 
 
 MUTATIONS: tuple[Mutation, ...] = (
@@ -643,6 +714,19 @@ MUTATIONS: tuple[Mutation, ...] = (
         "a prompt that fills the whole window is answered (with 0 tokens) instead of refused",
         patch=_full_window_accepted,
     ),
+    Mutation(
+        "prompt_tokens_skip_last_message",
+        "semantics",
+        "usage.prompt_tokens leaves out the last message",
+        patch=_last_message_not_counted,
+    ),
+    Mutation(
+        "temperature_zero_cache",
+        "semantics",
+        "temperature-0 answers cached by messages and replayed (same id, max_tokens ignored)",
+        request=_CACHE_REQUEST,
+        response=_CACHE_RESPONSE,
+    ),
     # --- validation
     Mutation(
         "content_length_in_bytes",
@@ -668,7 +752,31 @@ MUTATIONS: tuple[Mutation, ...] = (
         "temperature equal to its maximum is rejected (exclusive bound)",
         request=_temperature_max_rejected,
     ),
+    Mutation(
+        "stream_clamps_out_of_range",
+        "validation",
+        "with stream: true, out-of-range numbers are clamped instead of rejected",
+        request=_stream_clamps,
+    ),
     # --- streaming
+    Mutation(
+        "stream_skips_auth",
+        "auth",
+        "the streaming code path accepts any token",
+        request=_stream_token_accepted,
+    ),
+    Mutation(
+        "stream_ignores_truncation",
+        "streaming",
+        "with stream: true, prompt_truncate_len is ignored",
+        request=_stream_drops_truncation,
+    ),
+    Mutation(
+        "stream_role_in_every_chunk",
+        "streaming",
+        "every chunk's delta repeats role: assistant",
+        response=_on_stream(_role_everywhere),
+    ),
     Mutation(
         "stream_usage_in_every_chunk",
         "streaming",

@@ -422,6 +422,14 @@ def _stream_answer(reply: Reply, what: str = "the stream") -> Answer:
             actual=_preview(json.dumps(first["choices"])),
             reply=reply,
         )
+    for i, chunk in enumerate(chunks[1:], start=1):
+        if any("role" in c["delta"] for c in chunk["choices"]):
+            raise Violation(
+                f"{what}: chunk {i} repeats delta.role; only the first chunk carries it",
+                expected="delta.role in the first chunk only",
+                actual=_preview(json.dumps(chunk["choices"])),
+                reply=reply,
+            )
     if not last["choices"] or last["choices"][0]["finish_reason"] is None:
         raise Violation(
             f"{what}: the last chunk has no finish_reason",
@@ -822,6 +830,36 @@ def truncation_keeps_newest_turns(run: _Run) -> None:
     run.examples(st.tuples(conversation, _SEEDS), example)
 
 
+@_property("prompt_tokens_count_every_message")
+def prompt_tokens_count_every_message(run: _Run) -> None:
+    """Every message counts: making any one message longer raises prompt_tokens.
+
+    Nothing is evicted (prompt_truncate_len at its maximum). The first (system), a middle and
+    the last message each get a few more words; each time prompt_tokens must grow. Catches a
+    count that skips a role, the last message or the system prompt, or a constant count.
+    """
+    max_turns, max_words = _conversation_budget(run)
+
+    def example(drawn: tuple[list[dict[str, str]], int]) -> None:
+        messages, extra = drawn
+        base = run.prompt_tokens(messages)
+        more = " " + " ".join(_WORDS[-extra:])
+        for i in sorted({0, len(messages) // 2, len(messages) - 1}):
+            longer = [dict(m) for m in messages]
+            longer[i]["content"] += more
+            got = run.prompt_tokens(longer)
+            if got <= base:
+                raise Violation(
+                    f"{extra} more words in message {i} ({messages[i]['role']}) did not raise "
+                    "prompt_tokens",
+                    expected=f"prompt_tokens > {base}",
+                    actual=f"prompt_tokens == {got}",
+                )
+
+    strategy = st.tuples(_conversations(max_turns, max_words), st.integers(3, 12))
+    run.examples(strategy, example, budget=max(1, run.max_examples // 2))
+
+
 def _measure(run: _Run, messages: Sequence[Mapping[str, str]]) -> int | None:
     """prompt_tokens of ``messages`` alone, or ``None`` when they do not fit the model."""
     try:
@@ -895,6 +933,10 @@ def max_tokens_lowered_to_fit(run: _Run) -> None:
                 reply=answer.reply,
             )
         _check_cap(run, answer, ask, f"max_tokens={ask} with {left} tokens of room")
+        streamed = run.stream(
+            messages, f"max_tokens={ask}, streamed", max_tokens=ask, temperature=0
+        )
+        _check_cap(run, streamed, ask, f"max_tokens={ask} with {left} tokens of room, streamed")
 
     strategy = st.tuples(st.integers(1, 40), st.integers(0, 3))
     run.examples(strategy, example, budget=max(1, run.max_examples // 2))
@@ -1184,8 +1226,11 @@ def unauthorized_without_valid_token(run: _Run) -> None:
     """
     token = run.target.token
 
-    def check(description: str, header: str | None, sent: str) -> None:
-        reply = run.session.post(run.body(_question(3), max_tokens=run.min_tokens), auth=header)
+    def check(description: str, header: str | None, sent: str, stream: bool = False) -> None:
+        body = run.body(_question(3), max_tokens=run.min_tokens)
+        if stream:
+            body["stream"] = True
+        reply = run.session.post(body, auth=header)
         _expect_status(reply, 401, description)
         challenge = reply.headers.get("www-authenticate", "")
         if not challenge.lower().startswith("bearer"):
@@ -1200,6 +1245,9 @@ def unauthorized_without_valid_token(run: _Run) -> None:
 
     for description, header, sent in _auth_cases(token):
         run.evaluate(functools.partial(check, description, header, sent))
+    # the streaming path must be guarded just the same
+    for description, header, sent in _auth_cases(token)[:2]:
+        run.evaluate(functools.partial(check, f"{description}, stream: true", header, sent, True))
 
     def random_token(drawn: str) -> None:
         sent = "ct-" + drawn
@@ -1417,6 +1465,12 @@ def invalid_values_rejected(run: _Run) -> None:
     for path, description, corrupt in _object_cases(chat_text_spec.request_schema(), valid, ""):
         body = corrupt(json.loads(json.dumps(valid)))
         run.evaluate(functools.partial(post_rejected, body, description, 400, path))
+        bound = "minimum" in description or "maximum" in description or "unknown" in description
+        if bound and isinstance(body, dict) and not path.startswith("stream"):
+            # the streaming path must validate just the same
+            streamed = {**body, "stream": True}
+            what = f"{description}, stream: true"
+            run.evaluate(functools.partial(post_rejected, streamed, what, 400, path))
 
     unknown = "no-such-model-" + secrets.token_hex(4)
     run.evaluate(
@@ -1584,16 +1638,26 @@ def _body_of_size(run: _Run, size: int) -> dict[str, Any]:
 # --- streaming and determinism ----------------------------------------------------------------
 
 
-def _stream_cases(run: _Run) -> st.SearchStrategy[tuple[list[dict[str, str]], int]]:
+StreamCase = tuple[list[dict[str, str]], int, int | None]
+
+
+def _stream_cases(run: _Run) -> st.SearchStrategy[StreamCase]:
+    """A conversation, max_tokens and (sometimes) a small prompt_truncate_len."""
     max_turns, max_words = _conversation_budget(run)
-    return st.tuples(_conversations(max_turns, max_words), st.integers(run.min_tokens, 60))
+    ptl_min: int = run.bound("prompt_truncate_len", "minimum")
+    return st.tuples(
+        _conversations(max_turns, max_words),
+        st.integers(run.min_tokens, 60),
+        st.none() | st.integers(ptl_min, 80),
+    )
 
 
-def _stream_case(
-    run: _Run, drawn: tuple[list[dict[str, str]], int]
-) -> tuple[list[dict[str, str]], dict[str, Any]]:
-    messages, max_tokens = drawn
-    return messages, {"max_tokens": max_tokens, "temperature": 0}
+def _stream_case(run: _Run, drawn: StreamCase) -> tuple[list[dict[str, str]], dict[str, Any]]:
+    messages, max_tokens, ptl = drawn
+    fields: dict[str, Any] = {"max_tokens": max_tokens, "temperature": 0}
+    if ptl is not None:
+        fields["prompt_truncate_len"] = ptl
+    return messages, fields
 
 
 @_property("stream_usage_in_last_chunk")
@@ -1605,7 +1669,7 @@ def stream_usage_in_last_chunk(run: _Run) -> None:
     respects max_tokens, and its prompt_tokens equal the non-streamed answer's.
     """
 
-    def example(drawn: tuple[list[dict[str, str]], int]) -> None:
+    def example(drawn: StreamCase) -> None:
         messages, fields = _stream_case(run, drawn)
         streamed = run.stream(messages, "the stream", **fields)
         _check_cap(run, streamed, fields["max_tokens"], "the stream")
@@ -1634,7 +1698,7 @@ def stream_matches_non_stream(run: _Run) -> None:
     runs a couple of examples, at the strict level the full budget.
     """
 
-    def example(drawn: tuple[list[dict[str, str]], int]) -> None:
+    def example(drawn: StreamCase) -> None:
         messages, fields = _stream_case(run, drawn)
         plain = run.complete(messages, "non-streamed", **fields)
         streamed = run.stream(messages, "streamed", **fields)
@@ -1651,7 +1715,7 @@ def temperature_zero_deterministic(run: _Run) -> None:
     at the strict level the full budget.
     """
 
-    def example(drawn: tuple[list[dict[str, str]], int]) -> None:
+    def example(drawn: StreamCase) -> None:
         messages, fields = _stream_case(run, drawn)
         first = run.complete(messages, "first", **fields)
         for attempt in range(2):
