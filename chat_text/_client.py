@@ -169,6 +169,12 @@ class _BaseClient:
         error.__cause__ = exc
         return error
 
+    def _undecodable(self, exc: Exception, request: httpx.Request) -> ResponseValidationError:
+        text = redact(str(exc) or type(exc).__name__, self._api_key)
+        return ResponseValidationError(
+            f"the response body could not be decoded: {text}", request=request
+        )
+
     def _status_error(self, response: httpx.Response) -> APIStatusError:
         error = parse_error(response.content)
         status = response.status_code
@@ -394,6 +400,8 @@ class ChatText(_BaseClient):
             logger.debug("POST %s (attempt %d)", request.url, retry_number + 1)
             try:
                 response = self._http.send(request, stream=stream)
+            except httpx.DecodingError as exc:  # a body whose Content-Encoding is broken
+                raise self._undecodable(exc, request) from None
             except httpx.HTTPError as exc:
                 error: APIError = self._transport_error(exc, request)
                 delay = self._decide(retry_number, max_retries, None)
@@ -584,6 +592,8 @@ class AsyncChatText(_BaseClient):
             logger.debug("POST %s (attempt %d)", request.url, retry_number + 1)
             try:
                 response = await self._http.send(request, stream=stream)
+            except httpx.DecodingError as exc:  # a body whose Content-Encoding is broken
+                raise self._undecodable(exc, request) from None
             except httpx.HTTPError as exc:
                 error: APIError = self._transport_error(exc, request)
                 delay = self._decide(retry_number, max_retries, None)

@@ -252,6 +252,17 @@ def test_malformed_json_is_a_validation_error(content: bytes) -> None:
         client.chat_text(model="m", messages=MESSAGES)
 
 
+def test_undecodable_content_encoding_is_a_validation_error_not_retried() -> None:
+    capture = Capture(
+        lambda: httpx.Response(
+            200, content=b"not gzip", headers={"content-type": JSON, "content-encoding": "gzip"}
+        )
+    )
+    with pytest.raises(chat_text.ResponseValidationError, match="decoded"):
+        mock_client(capture).chat_text(model="m", messages=MESSAGES)
+    assert len(capture.requests) == 1
+
+
 def test_wrong_content_type_is_a_validation_error() -> None:
     client = mock_client(
         Capture(lambda: httpx.Response(200, text="hi", headers={"content-type": "text/plain"}))
