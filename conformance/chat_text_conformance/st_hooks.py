@@ -14,7 +14,9 @@ It makes a plain ``st run`` apply the suite's rules:
   ``-H "Authorization: Bearer ..."``); ``$CHAT_TEXT_CONTEXT_LENGTH`` enables the checks that need
   the model's context window.
 
-The hooks step aside for a schema that has its own ``map_case`` hook (the suite's runner).
+The hooks step aside for a schema that has its own ``map_case`` hook (the suite's runner) and
+for operations other than ``POST /inference/chat_text`` (this file is found by any schemathesis
+loader started in the repository).
 """
 
 from __future__ import annotations
@@ -72,9 +74,16 @@ def before_load_schema(context: Any, raw_schema: dict[str, Any]) -> None:
     raw_schema.update(adapted)
 
 
+def _is_chat_text(context: Any) -> bool:
+    """Only the real operation: other schemas loaded in the same process (the client checks'
+    synthetic operations) are left alone."""
+    operation = getattr(context, "operation", None)
+    return getattr(operation, "path", None) == chat_text_spec.OPERATION_PATH
+
+
 @schemathesis.hook
 def map_case(context: Any, case: Any) -> Any:
-    if not _schema_has_own(context, "map_case"):
+    if _is_chat_text(context) and not _schema_has_own(context, "map_case"):
         case.body = pin_model(case.body, default_model())
     return case
 
