@@ -571,6 +571,18 @@ def _last_message_not_counted(p: Patcher) -> None:
     p.setattr(engine, "truncate_messages", truncate)
 
 
+def _empty_message_crashes(p: Patcher) -> None:
+    engine = _engine()
+    original = engine.generate
+
+    def generate(messages: Sequence[Mapping[str, str]], *args: Any, **kwargs: Any) -> Any:
+        last_word = engine.tokenize(messages[-1]["content"])[-1]  # IndexError when empty
+        del last_word
+        return original(messages, *args, **kwargs)
+
+    p.setattr(engine, "generate", generate)
+
+
 MUTATIONS: tuple[Mutation, ...] = (
     # --- shape
     Mutation(
@@ -726,6 +738,12 @@ MUTATIONS: tuple[Mutation, ...] = (
         "temperature-0 answers cached by messages and replayed (same id, max_tokens ignored)",
         request=_CACHE_REQUEST,
         response=_CACHE_RESPONSE,
+    ),
+    Mutation(
+        "empty_message_crashes",
+        "semantics",
+        "a last message without any token crashes generation (500)",
+        patch=_empty_message_crashes,
     ),
     # --- validation
     Mutation(

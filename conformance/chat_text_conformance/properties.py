@@ -145,7 +145,7 @@ class Reply:
         return text
 
 
-def _preview(data: bytes | str, limit: int = 200) -> str:
+def _preview(data: bytes | str, limit: int = 240) -> str:
     text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
 
@@ -587,6 +587,12 @@ class _Run:
         return value
 
     @property
+    def cold(self) -> float:
+        """The deterministic temperature: the lowest the spec allows (0)."""
+        value: float = self.bound("temperature", "minimum")
+        return value
+
+    @property
     def max_ptl(self) -> int:
         value: int = self.bound("prompt_truncate_len", "maximum")
         return value
@@ -918,7 +924,9 @@ def max_tokens_lowered_to_fit(run: _Run) -> None:
     top: int = run.bound("max_tokens", "maximum")
 
     def short_prompt() -> None:
-        answer = run.complete(_question(5), f"max_tokens={top}", max_tokens=top, temperature=0)
+        answer = run.complete(
+            _question(5), f"max_tokens={top}", max_tokens=top, temperature=run.cold
+        )
         _check_cap(run, answer, top, f"max_tokens={top}")
 
     run.evaluate(short_prompt)
@@ -939,7 +947,7 @@ def max_tokens_lowered_to_fit(run: _Run) -> None:
         messages, cost = found
         left = context - cost
         ask = [left + 1, left + 7, context, top][choice]
-        answer = run.complete(messages, f"max_tokens={ask}", max_tokens=ask, temperature=0)
+        answer = run.complete(messages, f"max_tokens={ask}", max_tokens=ask, temperature=run.cold)
         if answer.usage.prompt != cost:
             raise Violation(
                 "prompt_tokens changed with max_tokens",
@@ -949,7 +957,7 @@ def max_tokens_lowered_to_fit(run: _Run) -> None:
             )
         _check_cap(run, answer, ask, f"max_tokens={ask} with {left} tokens of room")
         streamed = run.stream(
-            messages, f"max_tokens={ask}, streamed", max_tokens=ask, temperature=0
+            messages, f"max_tokens={ask}, streamed", max_tokens=ask, temperature=run.cold
         )
         _check_cap(run, streamed, ask, f"max_tokens={ask} with {left} tokens of room, streamed")
 
@@ -1031,7 +1039,7 @@ def context_window_boundary(run: _Run) -> None:
             return [*messages[:-1], {**last, "content": last["content"] + pad * times}]
 
         what = f"a prompt of {context - 1} tokens (1 token of room), max_tokens={top}"
-        reply = run.session.post(run.body(padded(1), max_tokens=top, temperature=0))
+        reply = run.session.post(run.body(padded(1), max_tokens=top, temperature=run.cold))
         if reply.status == 400 and _error_code(reply) == "prompt_too_long":
             raise Violation(
                 f"{what}: refused although one token of the window is left",
@@ -1109,13 +1117,13 @@ def finish_reason_matches_max_tokens(run: _Run) -> None:
         messages = _question(words)
         pick = random.Random(pick_seed)  # noqa: S311
         first = run.complete(
-            messages, f"max_tokens={first_cap}", max_tokens=first_cap, temperature=0
+            messages, f"max_tokens={first_cap}", max_tokens=first_cap, temperature=run.cold
         )
         _check_cap(run, first, first_cap, f"max_tokens={first_cap}")
         if first.usage.completion < 2:
             return
         cap = pick.randint(run.min_tokens, first.usage.completion - 1)
-        second = run.complete(messages, f"max_tokens={cap}", max_tokens=cap, temperature=0)
+        second = run.complete(messages, f"max_tokens={cap}", max_tokens=cap, temperature=run.cold)
         _check_cap(run, second, cap, f"max_tokens={cap}")
         cut = second.content != first.content and first.content.startswith(second.content)
         if cut and (second.finish_reason != "length" or second.usage.completion != cap):
@@ -1154,7 +1162,7 @@ def null_and_omitted_mean_default(run: _Run) -> None:
     def example(drawn: tuple[list[dict[str, str]], int]) -> None:
         conversation, words = drawn
         for name, value in defaults.items():
-            fixed = {} if name == "temperature" else {"temperature": 0}
+            fixed = {} if name == "temperature" else {"temperature": run.cold}
             messages = _question(words) if name == "max_tokens" else conversation
             answers = []
             for label, extra in (
@@ -1196,9 +1204,9 @@ def ids_unique(run: _Run) -> None:
         def one(i: int = i) -> None:
             messages = _question(3)
             if i % 4 == 3:
-                answer = run.stream(messages, "a stream", max_tokens=4, temperature=0)
+                answer = run.stream(messages, "a stream", max_tokens=4, temperature=run.cold)
             else:
-                answer = run.complete(messages, "an answer", max_tokens=4, temperature=0)
+                answer = run.complete(messages, "an answer", max_tokens=4, temperature=run.cold)
             if answer.id in seen:
                 raise Violation(
                     f"request {i} got the same id as request {seen[answer.id]}",
@@ -1600,6 +1608,34 @@ def boundary_values_accepted(run: _Run) -> None:
 
         run.evaluate(one)
 
+    # Unusual but valid conversations: no server may fail on them.
+    edge_cases: list[tuple[str, list[dict[str, str]], bool]] = [
+        ("only a system message", [{"role": "system", "content": "Be brief."}], False),
+        ("an empty message", [{"role": "user", "content": ""}], False),
+        ("an empty message, streamed", [{"role": "user", "content": ""}], True),
+        (
+            "a conversation ending with an assistant message",
+            [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}],
+            False,
+        ),
+        (
+            "newlines, quotes and non-ASCII text, streamed",
+            [{"role": "user", "content": 'line one\nline "two"\n\n— ünïcødé 東京 🌊\tend'}],
+            True,
+        ),
+    ]
+    for description, messages, stream in edge_cases:
+
+        def edge(
+            d: str = description, m: list[dict[str, str]] = messages, s: bool = stream
+        ) -> None:
+            if s:
+                run.stream(m, d, max_tokens=8)
+            else:
+                run.complete(m, d, max_tokens=8)
+
+        run.evaluate(edge)
+
     def not_refused(body: dict[str, Any], what: str) -> None:
         reply = run.session.post(body)
         if reply.status == 400 and _error_code(reply) == "prompt_too_long":
@@ -1671,7 +1707,7 @@ def _stream_cases(run: _Run) -> st.SearchStrategy[StreamCase]:
 
 def _stream_case(run: _Run, drawn: StreamCase) -> tuple[list[dict[str, str]], dict[str, Any]]:
     messages, max_tokens, ptl = drawn
-    fields: dict[str, Any] = {"max_tokens": max_tokens, "temperature": 0}
+    fields: dict[str, Any] = {"max_tokens": max_tokens, "temperature": run.cold}
     if ptl is not None:
         fields["prompt_truncate_len"] = ptl
     return messages, fields
