@@ -192,6 +192,11 @@ def test_created_is_unix_seconds(created: float) -> None:
     failure_of(rc.created_is_unix_seconds, json_exchange(answer(created=created)))
 
 
+def test_stream_chunks_share_created() -> None:
+    chunks = [GOOD_STREAM[0], {**GOOD_STREAM[1], "created": int(NOW) + 1}, GOOD_STREAM[2]]
+    failure_of(rc.created_is_unix_seconds, stream_exchange(chunks))
+
+
 def test_created_milliseconds_hint() -> None:
     failure = failure_of(rc.created_is_unix_seconds, json_exchange(answer(created=int(NOW * 1000))))
     assert "milliseconds" in failure.message

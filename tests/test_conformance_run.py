@@ -228,3 +228,12 @@ def test_documented_rejections() -> None:
     assert not is_documented_rejection(_Response(400, invalid))
     assert not is_documented_rejection(_Response(401, too_long))
     assert not is_documented_rejection(_Response(400, "garbage"))
+
+
+def test_prompt_too_long_for_a_prompt_that_surely_fits_is_not_documented() -> None:
+    too_long = {"error": {"code": "prompt_too_long", "message": "m", "field": "messages"}}
+    short = {"model": MODEL, "messages": [{"role": "user", "content": "hello"}], "max_tokens": 4096}
+    assert not is_documented_rejection(_Response(400, too_long), short, 512)
+    assert is_documented_rejection(_Response(400, too_long), short, None)  # window unknown
+    long = {"model": MODEL, "messages": [{"role": "user", "content": "word " * 200}]}
+    assert is_documented_rejection(_Response(400, too_long), long, 512)

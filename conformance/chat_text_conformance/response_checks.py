@@ -403,11 +403,20 @@ def model_echoes_request(exchange: Exchange) -> bool:
 
 
 def created_is_unix_seconds(exchange: Exchange) -> bool:
-    """``created`` is a plausible Unix timestamp in seconds (not ms, not 0, not far off)."""
+    """``created`` is a plausible Unix timestamp in seconds (not ms, not 0, not far off); every
+    chunk of a stream carries the same one."""
     answer = _answer(exchange)
     if answer is None:
         return False
     created = answer.created
+    if exchange.stream is not None:
+        values = [c.get("created") for c in exchange.stream.chunks if isinstance(c, dict)]
+        if len(set(map(repr, values))) > 1:
+            raise CheckFailed(
+                f"the chunks of one stream carry different created values: {values[:4]}",
+                expected="the same created in every chunk",
+                actual=f"{len(set(map(repr, values)))} different values",
+            )
     if isinstance(created, bool) or not isinstance(created, int | float):
         return False  # the schema checks report a missing or mistyped field
     latest = exchange.received_at + _CLOCK_SKEW_SECONDS

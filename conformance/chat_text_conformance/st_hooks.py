@@ -90,7 +90,10 @@ def map_case(context: Any, case: Any) -> Any:
 
 @schemathesis.hook
 def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
-    return not (isinstance(failure, RejectedPositiveData) and is_documented_rejection(response))
+    return not (
+        isinstance(failure, RejectedPositiveData)
+        and is_documented_rejection(response, case.body, _context_length())
+    )
 
 
 if os.environ.get(TOKEN_ENV):
