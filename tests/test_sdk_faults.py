@@ -145,7 +145,6 @@ class Recorded:
 
 
 class ScriptedServer(socketserver.ThreadingTCPServer):
-    daemon_threads = True
     allow_reuse_address = True
 
     def __init__(self) -> None:
@@ -154,6 +153,16 @@ class ScriptedServer(socketserver.ThreadingTCPServer):
         self.recorded = Recorded()
         self.stop = threading.Event()
         self.lock = threading.Lock()
+        self.handlers: list[threading.Thread] = []
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # like ThreadingMixIn, but every handler thread is a daemon AND kept, to be joined
+        thread = threading.Thread(
+            target=self.process_request_thread, args=(request, client_address), daemon=True
+        )
+        with self.lock:
+            self.handlers.append(thread)
+        thread.start()
 
     @property
     def url(self) -> str:
@@ -210,11 +219,14 @@ def server() -> Iterator[ScriptedServer]:
     try:
         yield srv
     finally:
-        srv.stop.set()
+        srv.stop.set()  # releases stalled handlers
         srv.shutdown()
-        srv.server_close()
         thread.join(10)
+        for handler in srv.handlers:
+            handler.join(10)
+        srv.server_close()
         assert not thread.is_alive()
+        assert not any(h.is_alive() for h in srv.handlers)
 
 
 @pytest.fixture
