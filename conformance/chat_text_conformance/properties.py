@@ -132,7 +132,7 @@ class Reply:
         """The decoded JSON body; raises :class:`Violation` when it is not JSON."""
         try:
             return json.loads(self.body)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise Violation(
                 "the response body is not JSON",
                 expected="a JSON document",
@@ -384,7 +384,7 @@ def _stream_answer(reply: Reply, what: str = "the stream") -> Answer:
     for i, payload in enumerate(payloads):
         try:
             chunk = json.loads(payload)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise Violation(
                 f"{what}: event {i} is not JSON",
                 expected="data: <ChatTextChunk JSON>",
@@ -679,7 +679,7 @@ def _error_code(reply: Reply) -> str | None:
     try:
         doc = json.loads(reply.body)
         code = doc["error"]["code"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return None
     return code if isinstance(code, str) else None
 
