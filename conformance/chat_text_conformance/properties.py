@@ -810,7 +810,9 @@ def truncation_keeps_newest_turns(run: _Run) -> None:
                 )
         kept_only = costs[-1]
         j = pick.randint(1, len(evictable))
-        limits = [costs[j], costs[j] - 1]
+        # at a boundary, just below it, below what the kept messages alone cost (only they
+        # remain), and anywhere
+        limits = [costs[j], costs[j] - 1, pick.randint(ptl_min, max(ptl_min, kept_only - 1))]
         limits.append(pick.randint(ptl_min, max(ptl_min, costs[0] + 5)))
         for limit in dict.fromkeys(x for x in limits if x >= ptl_min):
             fits = [k for k, cost in enumerate(costs) if cost <= limit]
