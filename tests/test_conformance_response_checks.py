@@ -288,3 +288,38 @@ def test_registered_as_schemathesis_checks() -> None:
     assert names == list(rc.CHECKS)
     assert set(names) <= set(REGISTRY.get_all_names())
     assert rc.register_with_schemathesis() == names  # idempotent
+
+
+def test_stream_role_only_in_first_chunk() -> None:
+    repeated = [GOOD_STREAM[0], chunk("a b", role=True), GOOD_STREAM[2]]
+    failure_of(rc.stream_role_only_in_first_chunk, stream_exchange(repeated))
+    assert rc.stream_role_only_in_first_chunk(stream_exchange(GOOD_STREAM))
+
+
+def test_token_not_echoed() -> None:
+    token = "secret-token-123456"
+    echo = Exchange(
+        REQUEST,
+        400,
+        "application/json",
+        json.dumps({"error": {"code": "x", "message": f"bad {token}"}}).encode(),
+        token=token,
+    )
+    failure = failure_of(rc.token_not_echoed, echo)
+    assert token not in failure.message + failure.actual
+    assert rc.token_not_echoed(json_exchange(answer())) is False  # no token known
+    short = Exchange(REQUEST, 200, "application/json", b'{"a": "x"}', token="x")
+    assert rc.token_not_echoed(short) is False  # too short to search for
+
+
+def test_id_not_repeated_within_a_run() -> None:
+    rc.reset_applied()
+    first, again = (
+        json_exchange(answer(id="chatcmpl-dup")),
+        json_exchange(answer(id="chatcmpl-dup")),
+    )
+    assert rc.id_not_repeated(first, response_key=1)
+    assert rc.id_not_repeated(first, response_key=1)  # the same response checked twice
+    failure_of(lambda ex: rc.id_not_repeated(ex, response_key=2), again)
+    rc.reset_applied()
+    assert rc.id_not_repeated(again, response_key=2)

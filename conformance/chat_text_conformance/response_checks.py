@@ -82,6 +82,8 @@ class Exchange:
     context_length: int | None = None
     """The model's context window, when the caller knows it."""
     received_at: float = field(default_factory=time.time)
+    token: str | None = None
+    """The bearer token the request carried, if any."""
 
     @functools.cached_property
     def document(self) -> dict[str, Any] | None:
@@ -621,6 +623,72 @@ def stream_ends_with_done(exchange: Exchange) -> bool:
     return True
 
 
+def stream_role_only_in_first_chunk(exchange: Exchange) -> bool:
+    """``delta.role`` appears in the first chunk of a choice only (later deltas carry content)."""
+    stream = exchange.stream
+    if not exchange.ok or stream is None:
+        return False
+    seen: set[Any] = set()
+    for position, chunk in enumerate(stream.chunks):
+        raw_choices = chunk.get("choices") if isinstance(chunk, dict) else None
+        for choice in raw_choices if isinstance(raw_choices, list) else []:
+            if not isinstance(choice, dict):
+                continue
+            index = choice.get("index")
+            delta = choice.get("delta")
+            if index in seen and isinstance(delta, dict) and "role" in delta:
+                raise CheckFailed(
+                    f"chunk {position} repeats delta.role for choice {index}",
+                    expected="role in the first chunk of a choice only",
+                    actual=_json(delta),
+                )
+            seen.add(index)
+    return bool(seen)
+
+
+_MIN_TOKEN_LENGTH_TO_SEARCH = 8
+"""Shorter tokens (schemathesis's own made-up ones) could match any body by chance."""
+
+
+def token_not_echoed(exchange: Exchange) -> bool:
+    """No response (answer or error) quotes the caller's bearer token."""
+    token = exchange.token
+    if not token or len(token) < _MIN_TOKEN_LENGTH_TO_SEARCH:
+        return False
+    if token.encode() in exchange.body:
+        raise CheckFailed(
+            f"the HTTP {exchange.status} response body contains the bearer token",
+            expected="the token never sent back",
+            actual="the token, verbatim, in the body (redacted here)",
+        )
+    return True
+
+
+_SEEN_IDS: dict[str, int] = {}
+_SEEN_IDS_LOCK = threading.Lock()
+
+
+def id_not_repeated(exchange: Exchange, *, response_key: int | None = None) -> bool:
+    """No two answers of one run share an ``id`` (per stream: its one id).
+
+    ``response_key`` identifies the response object: schemathesis may check one response more
+    than once (shrinking, reporting), which is not a repeat.
+    """
+    answer = _answer(exchange)
+    if answer is None or not isinstance(answer.id, str) or not answer.id:
+        return False
+    key = response_key if response_key is not None else id(exchange)
+    with _SEEN_IDS_LOCK:
+        first = _SEEN_IDS.setdefault(answer.id, key)
+    if first != key:
+        raise CheckFailed(
+            f"id {answer.id!r} was already used by an earlier answer in this run",
+            expected="a unique id per answer",
+            actual=f"id {answer.id!r} repeated",
+        )
+    return True
+
+
 ResponseCheck = Callable[[Exchange], bool]
 
 CHECKS: dict[str, ResponseCheck] = {
@@ -639,7 +707,10 @@ CHECKS: dict[str, ResponseCheck] = {
         stream_chunks_match_schema,
         stream_usage_only_in_last_chunk,
         stream_finish_reason_only_at_end,
+        stream_role_only_in_first_chunk,
         stream_ends_with_done,
+        token_not_echoed,
+        id_not_repeated,
     )
 }
 """Every per-response check by name, in the order they are reported."""
@@ -681,6 +752,11 @@ def exchange_from_schemathesis(case: Any, response: Any) -> Exchange:
         if key.lower() == "content-type":
             content_type = value[0] if isinstance(value, list | tuple) and value else str(value)
             break
+    token = None
+    request = getattr(response, "request", None)
+    authorization = getattr(request, "headers", {}).get("Authorization") if request else None
+    if isinstance(authorization, str) and authorization.lower().startswith("bearer "):
+        token = authorization[len("bearer ") :].strip()
     body = case.body
     return Exchange(
         request=body if isinstance(body, dict) else None,
@@ -688,6 +764,7 @@ def exchange_from_schemathesis(case: Any, response: Any) -> Exchange:
         content_type=media_type(content_type),
         body=bytes(response.content or b""),
         context_length=_CONTEXT_LENGTH["value"],
+        token=token,
     )
 
 
@@ -699,9 +776,11 @@ _APPLIED_LOCK = threading.Lock()
 
 
 def reset_applied() -> None:
-    """Forget how often each check applied (call at the start of a run)."""
+    """Start a new run: forget how often each check applied and the ids seen so far."""
     with _APPLIED_LOCK:
         _APPLIED.clear()
+    with _SEEN_IDS_LOCK:
+        _SEEN_IDS.clear()
 
 
 def applied_counts() -> dict[str, int]:
@@ -718,7 +797,12 @@ def _as_schemathesis_check(name: str, check: ResponseCheck) -> Callable[..., Any
     def run(ctx: Any, response: Any, case: Any) -> bool | None:
         exchange = exchange_from_schemathesis(case, response)
         try:
-            if check(exchange):
+            held = (
+                id_not_repeated(exchange, response_key=id(response))
+                if check is id_not_repeated
+                else check(exchange)
+            )
+            if held:
                 with _APPLIED_LOCK:
                     _APPLIED[name] += 1
         except CheckFailed as failure:
