@@ -195,3 +195,33 @@ def test_spent_time_budget_sends_nothing() -> None:
         )
     assert fake.connections == 0
     assert all("time budget" in r.failures[0].message for r in results)
+
+
+# ---------------------------------------------------------------------------------------------
+# Independence from the tokenizer
+
+
+def _trigram_tokenize(text: str) -> list[str]:
+    """A different, still self-consistent tokenizer: every 3 non-space characters are a token."""
+    squeezed = "".join(text.split())
+    return [squeezed[i : i + 3] for i in range(0, len(squeezed), 3)]
+
+
+def test_properties_hold_for_a_server_with_another_tokenizer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A correct server with a different tokenizer and message overhead passes too: the
+    properties compare the server's counts with each other, never with a tokenizer of theirs."""
+    from chat_text_server import engine
+    from chat_text_server.testing import running_server
+
+    monkeypatch.setattr(engine, "tokenize", _trigram_tokenize)
+    monkeypatch.setattr(engine, "MESSAGE_OVERHEAD", 5)
+    token = "another-tokenizer-token"
+    with running_server(tokens=[token]) as url:
+        target = Target(
+            url, token, "chat-text-mini", context_length=engine.MODELS["chat-text-mini"]
+        )
+        results = run_properties(target, Level.STRICT, max_examples=BUDGET, seed=SEED)
+    assert [f for r in results for f in r.failures] == []
+    assert all(r.passed > 0 for r in results)  # none skipped: every count was usable

@@ -977,18 +977,6 @@ def _exact_prompt(run: _Run, target: int) -> tuple[list[dict[str, str]], str] | 
     if calibration is None:
         return None
     small, per_word = calibration
-    short = _question(10)
-    pad = next(
-        (
-            piece
-            for piece in (" a", " .", " x")
-            if _measure(run, [{"role": "user", "content": short[0]["content"] + piece}])
-            == small + 1
-        ),
-        None,
-    )
-    if pad is None:
-        return None
     words = 10 + math.floor((target - small) / per_word) - 2
     for _ in range(8):
         messages = _long_prompt(max(1, words))
@@ -1004,10 +992,15 @@ def _exact_prompt(run: _Run, target: int) -> tuple[list[dict[str, str]], str] | 
     else:
         return None
     missing = target - cost
-    messages[-1] = {**messages[-1], "content": messages[-1]["content"] + pad * missing}
-    if _measure(run, messages) != target:
-        return None
-    return messages, pad
+    last = messages[-1]
+    for pad in (" a", " .", " x", " abc", "abc"):  # a piece that costs one token, k times k
+        one = _measure(run, [*messages[:-1], {**last, "content": last["content"] + pad}])
+        if one != cost + 1:
+            continue
+        padded = [*messages[:-1], {**last, "content": last["content"] + pad * missing}]
+        if _measure(run, padded) == target:
+            return padded, pad
+    return None
 
 
 @_property("context_window_boundary")
