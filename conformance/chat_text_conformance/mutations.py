@@ -320,6 +320,11 @@ def _prefix_accepted(ex: Exchange) -> None:
         ex.headers["authorization"] = f"Bearer {ex.token}"
 
 
+def _case_insensitive_token(ex: Exchange) -> None:
+    if ex.bearer and ex.bearer.lower() == ex.token.lower():
+        ex.headers["authorization"] = f"Bearer {ex.token}"
+
+
 def _null_max_tokens_is_maximum(ex: Exchange) -> None:
     if isinstance(ex.body, dict) and "max_tokens" in ex.body and ex.body["max_tokens"] is None:
         ex.body = {**ex.body, "max_tokens": chat_text_spec.field_bounds("max_tokens")["maximum"]}
@@ -615,6 +620,12 @@ MUTATIONS: tuple[Mutation, ...] = (
         "auth",
         "a prefix of a valid token is accepted (startswith comparison)",
         request=_prefix_accepted,
+    ),
+    Mutation(
+        "token_case_insensitive",
+        "auth",
+        "tokens are compared case-insensitively",
+        request=_case_insensitive_token,
     ),
     Mutation(
         "no_www_authenticate",

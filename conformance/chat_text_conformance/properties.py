@@ -1232,6 +1232,8 @@ def _auth_cases(token: str) -> list[tuple[str, str | None, str]]:
     ]
     if len(token) > 1:
         cases.append(("a prefix of the token", f"Bearer {token[:-1]}", token[:-1]))
+    if token.swapcase() != token:
+        cases.append(("the token in another case", f"Bearer {token.swapcase()}", token.swapcase()))
     return cases
 
 
