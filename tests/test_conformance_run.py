@@ -24,7 +24,7 @@ from chat_text_server.testing import running_server
 from chat_text_spec import load_spec
 
 SEED = 1
-BUDGET = 8
+BUDGET = 5
 TOKEN = "run-test-token-5b1f"
 MODEL = "chat-text-mini"
 
@@ -113,6 +113,7 @@ def test_time_cap_stops_schemathesis(reference: Target) -> None:
 # --- red against broken servers -----------------------------------------------------------------
 
 Rewrite = Callable[[bytes, str], bytes]
+CHECKS_SEEN_BY_LEVEL = "usage_total_is_sum"
 
 
 def _rewriting(app: Any, rewrite: Rewrite) -> Any:
@@ -168,8 +169,12 @@ def test_broken_server_fails_with_a_redacted_reproducer(rewrite: Rewrite, check:
     app = _rewriting(create_app([TOKEN]), rewrite)
     with running_server(app) as url:
         target = Target(url, TOKEN, MODEL, context_length=MODELS[MODEL], request_timeout=5)
-        report = run(target, Level.SEMANTIC, max_examples=3, seed=SEED)
-        schema_only = run(target, Level.SCHEMA, max_examples=3, seed=SEED)
+        report = run(target, Level.SEMANTIC, max_examples=2, seed=SEED)
+        schema_only = (
+            run(target, Level.SCHEMA, max_examples=2, seed=SEED)
+            if check == CHECKS_SEEN_BY_LEVEL
+            else None
+        )
     assert not report.ok
     result = report.result(check)
     assert result is not None
@@ -179,8 +184,10 @@ def test_broken_server_fails_with_a_redacted_reproducer(rewrite: Rewrite, check:
     assert failure.actual
     assert failure.reproducer.startswith("curl")
     assert TOKEN not in failure.reproducer + failure.message
-    # the semantic bug is invisible to schema-only checking: that is what the levels mean
-    assert schema_only.result(check) is None
+    if schema_only is not None:
+        # the semantic bug is invisible to schema-only checking: that is what the levels mean
+        assert schema_only.ok
+        assert schema_only.result(check) is None
 
 
 # --- building blocks ----------------------------------------------------------------------------
