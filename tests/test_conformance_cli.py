@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -256,3 +257,30 @@ def test_pytest_plugin_fails_on_a_wrong_token(server: str, tmp_path: Path) -> No
     proc = _pytest(tmp_path, *args, "-rf")
     assert proc.returncode == 1
     assert "rejected the token" in proc.stdout
+
+
+# --- the Prism mock -----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@full_only
+@pytest.mark.skipif(
+    shutil.which("npx") is None or not (ROOT / "node_modules" / ".bin" / "prism").exists(),
+    reason="Prism is not installed (npm ci)",
+)
+def test_schema_level_against_prism_fails_only_where_a_mock_must() -> None:
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "chat_text_conformance.prism"),
+            *("--max-examples", "3", "--seed", "1", "--request-timeout", "3", "-q"),
+        ],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "every other schema-level check passed against the mock" in proc.stdout
+    assert "response_schema_conformance" in proc.stdout
