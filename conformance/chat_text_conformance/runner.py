@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import json
+import shlex
 import time
 from collections.abc import Callable
 from typing import Any
@@ -35,9 +37,6 @@ def _minimal_body(model: str) -> dict[str, Any]:
 
 def curl_for(target: Target, body: Any) -> str:
     """A curl command reproducing a JSON request, token redacted."""
-    import json
-    import shlex
-
     url = target.base_url.rstrip("/") + chat_text_spec.OPERATION_PATH
     payload = json.dumps(body, separators=(",", ":"))
     return (
