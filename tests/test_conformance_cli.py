@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -195,6 +196,8 @@ def _st_run(url: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
+@full_only
 def test_st_run_passes_with_the_token_from_the_environment(server: str) -> None:
     proc = _st_run(server, _env(CHAT_TEXT_TOKEN=TOKEN, CHAT_TEXT_MODEL=MODEL))
     assert proc.returncode == 0, proc.stdout[-3000:]
@@ -208,13 +211,19 @@ def test_st_run_fails_on_a_wrong_token(server: str) -> None:
     assert proc.returncode == 1, proc.stdout[-3000:]
 
 
-def test_st_run_uses_the_per_response_checks(server: str) -> None:
-    # A context window smaller than the real one makes usage_within_context_window fail: proof
-    # that `st run` ran the suite's custom checks.
+def test_st_run_uses_the_per_response_checks_and_passes_the_rest(server: str) -> None:
+    """One `st run` with the token from the environment and a context window declared smaller
+    than the real one: exactly the window-dependent custom checks fail (proof that `st run`
+    ran the suite's checks), every built-in check passes."""
     env = _env(CHAT_TEXT_TOKEN=TOKEN, CHAT_TEXT_MODEL=MODEL, CHAT_TEXT_CONTEXT_LENGTH="10")
     proc = _st_run(server, env)
     assert proc.returncode == 1
-    assert "usage_within_context_window" in proc.stdout
+    summary = proc.stdout[proc.stdout.index("Failures:") :].split("\n\n")[0]
+    failure_lines = [line for line in summary.splitlines() if re.search(r"\bST\d{3}\b", line)]
+    assert failure_lines, summary
+    window_checks = ("usage_within_context_window", "finish_reason_matches_usage")
+    for line in failure_lines:
+        assert any(f"`{name}`" in line for name in window_checks), summary
 
 
 # --- the pytest plugin --------------------------------------------------------------------------
