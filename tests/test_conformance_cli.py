@@ -96,6 +96,7 @@ def test_token_from_environment(
         ["--base-url", "ftp://example", "--token", "t", "--model", MODEL],
         ["--model", "no-such-model"],  # embedded server has no such model
         ["--token", "t"],  # a token without a server
+        ["--junit-xml", "/no/such/folder/junit.xml"],
     ],
 )
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,6 +14,7 @@ import random
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from . import report as reports
@@ -197,6 +198,9 @@ def _client_report(args: argparse.Namespace, seed: int, say: Any) -> RunReport:
 def _execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .runner import run
 
+    for option, path in (("--junit-xml", args.junit_xml), ("--report-json", args.report_json)):
+        if path is not None and not Path(path).resolve().parent.is_dir():
+            raise UsageError(f"{option}: folder {Path(path).resolve().parent} does not exist")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
 
     def say(line: str) -> None:
