@@ -289,6 +289,29 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     return _error_response(ApiError.internal())
 
 
+class ChatTextApp(Starlette):
+    """Starlette, with ``POST /inference/chat_text`` dispatched straight to its endpoint.
+
+    The endpoint answers every outcome itself (including its own 500), so the router and the
+    exception middleware add nothing on the hot path; every other request goes through them
+    (404, 405 with the spec's error body).
+    """
+
+    def __init__(self, endpoint: ChatTextEndpoint, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"] == chat_text_spec.OPERATION_PATH
+            and scope["method"] == "POST"
+        ):
+            await self.endpoint(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(tokens: Sequence[str], *, models: Mapping[str, int] | None = None) -> Starlette:
     """The reference server as an ASGI app.
 
@@ -304,7 +327,8 @@ def create_app(tokens: Sequence[str], *, models: Mapping[str, int] | None = None
     if not chosen or any(not isinstance(v, int) or v < 2 for v in chosen.values()):
         raise ValueError("models must map at least one name to a context length >= 2")
     endpoint = ChatTextEndpoint(token_list, chosen)
-    app = Starlette(
+    app = ChatTextApp(
+        endpoint,
         routes=[Route(chat_text_spec.OPERATION_PATH, endpoint, methods=["POST"])],
         exception_handlers={HTTPException: _http_exception, Exception: _internal_error},
     )

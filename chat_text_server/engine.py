@@ -219,7 +219,8 @@ def generate(
     pool = (*own[-_POOL_WORDS:], *VOCABULARY)
     natural = natural_length(messages)
     count = min(natural, max_tokens)
-    words = [pool[i % len(pool)] for i in _draws(seed, count)]
+    size = len(pool)
+    words = [pool[i % size] for i in _draws(seed, count)]
     pieces: list[str] = []
     at = 0
     while at < count:
