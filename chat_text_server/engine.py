@@ -106,6 +106,9 @@ _SENTENCE_MIN = 4
 _SENTENCE_SPAN = 9
 _POOL_WORDS = 64
 _MASK64 = (1 << 64) - 1
+_VOCABULARY_SPACED = tuple(" " + w for w in VOCABULARY)
+_CAPITALS: dict[str, str] = {}
+_CAPITALS_MAX = 4096
 
 
 class PromptTooLong(Exception):
@@ -185,6 +188,17 @@ def seed_for(model: str, messages: Sequence[Message]) -> int:
     return int.from_bytes(digest.digest(), "big")
 
 
+def _capitalised(word: str) -> str:
+    """``word`` with a capital first letter, unless that would not be one token any more."""
+    capital = _CAPITALS.get(word)
+    if capital is None:
+        capital = word[:1].upper() + word[1:]
+        capital = capital if _TOKEN_RE.fullmatch(capital) else word
+        if len(_CAPITALS) < _CAPITALS_MAX:
+            _CAPITALS[word] = capital
+    return capital
+
+
 def _draws(seed: int, count: int) -> Sequence[int]:
     """``count`` pseudo-random 32-bit numbers from ``seed`` (SHAKE-256 output, little-endian).
 
@@ -216,21 +230,22 @@ def generate(
     if seed is None:
         seed = seed_for(model, messages) if temperature == 0 else int.from_bytes(os.urandom(8))
     own = [t for t in tokenize(messages[-1]["content"].lower()) if t[0].isalnum()]
-    pool = (*own[-_POOL_WORDS:], *VOCABULARY)
+    own = own[-_POOL_WORDS:]
+    pool = (*own, *VOCABULARY)
+    spaced = (*[" " + w for w in own], *_VOCABULARY_SPACED)
     natural = natural_length(messages)
     count = min(natural, max_tokens)
     size = len(pool)
-    words = [pool[i % size] for i in _draws(seed, count)]
+    chosen = [i % size for i in _draws(seed, count)]
     pieces: list[str] = []
     at = 0
     while at < count:
         # A sentence: its first word (capitalised) decides how many words it has; then ".".
-        first = words[at]
+        first = pool[chosen[at]]
         end = min(at + _SENTENCE_MIN + len(first) % _SENTENCE_SPAN, count)
-        capital = first[:1].upper() + first[1:]
-        capital = capital if _TOKEN_RE.fullmatch(capital) else first
+        capital = _capitalised(first)
         pieces.append(" " + capital if at else capital)
-        pieces.extend([" " + w for w in words[at + 1 : end]])
+        pieces.extend([spaced[i] for i in chosen[at + 1 : end]])
         at = end
         if at < count:
             pieces.append(".")
