@@ -119,14 +119,37 @@ def git_spec(ref: str, spec: Path) -> tuple[dict[str, Any], str]:
     return load_spec_text(proc.stdout, label), label
 
 
+def _last_commit_of_previous_version(spec: Path) -> tuple[str, str] | None:
+    """The newest commit whose spec has another ``info.version`` than ``spec``: the state of
+    the previous version when it was superseded (a release by version history, for
+    repositories that carry no tags)."""
+    try:
+        current = _as_dict(load_spec_file(spec).get("info")).get("version")
+    except SpecDiffError:
+        return None
+    revs = _git(["log", "--format=%H", "--", spec.name], spec.resolve().parent)
+    for rev in (revs or "").split():
+        try:
+            old, _ = git_spec(rev, spec)
+        except SpecDiffError:
+            continue
+        version = _as_dict(old.get("info")).get("version")
+        if version != current:
+            return rev, f"the last commit of version {version} ({rev[:12]})"
+    return None
+
+
 def find_baseline(spec: Path) -> tuple[str, str] | None:
     """What CI compares against: (git ref, why). The newest release tag (``v1.2.3`` or
-    ``1.2.3``) reachable from HEAD;
+    ``1.2.3``) reachable from HEAD; else the newest commit of the previous ``info.version``;
     else the merge base with the main branch of ``origin``; else None."""
     cwd = spec.resolve().parent
     tag = _git(["describe", "--tags", "--abbrev=0", "--match=v[0-9]*", "--match=[0-9]*"], cwd)
     if tag:
         return tag, f"the last release tag {tag}"
+    previous = _last_commit_of_previous_version(spec)
+    if previous:
+        return previous
     head = _git(["rev-parse", "HEAD"], cwd)
     for branch in MAIN_BRANCHES:
         base = _git(["merge-base", "HEAD", branch], cwd)
@@ -247,9 +270,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 found = find_baseline(new_path)
                 if found is None:
                     print(
-                        f"spec diff: nothing to compare {new_path} with: no release tag and no "
-                        f"merge base with {' or '.join(MAIN_BRANCHES)} (not a git checkout, or "
-                        "a fresh repository); passing"
+                        f"spec diff: nothing to compare {new_path} with: no release tag, no "
+                        "earlier info.version in its history, and no merge base with "
+                        f"{' or '.join(MAIN_BRANCHES)} (not a git checkout, or a fresh "
+                        "repository); passing"
                     )
                     return 0
                 ref, why = found

@@ -357,6 +357,26 @@ def test_auto_base_uses_the_last_release_tag(
     assert spec_diff.main(["--auto-base", "--gate", spec]) == 0
 
 
+def test_auto_base_without_tags_uses_the_previous_version(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = str(repo / "openapi.yaml")
+    _, new, _ = load_case(next(p for p in CASES if "request_field_removed" in p.stem))
+    # A breaking change released with only a minor bump: the gate compares against the last
+    # commit of 1.0.0 and fails, even once the change is committed.
+    new["info"]["version"] = "1.1.0"
+    write(repo, "openapi.yaml", new)
+    git(repo, "commit", "-q", "-am", "drop stream, 1.1.0")
+    assert spec_diff.main(["--auto-base", "--gate", spec]) == 1
+    captured = capsys.readouterr()
+    assert "the last commit of version 1.0.0" in captured.err
+    assert "gate: FAIL" in captured.out
+    new["info"]["version"] = "2.0.0"
+    write(repo, "openapi.yaml", new)
+    git(repo, "commit", "-q", "-am", "2.0.0")
+    assert spec_diff.main(["--auto-base", "--gate", spec]) == 0
+
+
 def test_auto_base_uses_the_merge_base_with_origin_main(
     repo: Path, tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:
