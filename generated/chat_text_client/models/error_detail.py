@@ -18,7 +18,8 @@ class ErrorDetail:
     Attributes:
         code (str): A machine-readable error code. Known codes: `invalid_request`, `prompt_too_long`, `unauthorized`,
             `model_not_found`, `request_too_large`, `unsupported_media_type`, `rate_limited`, `internal_error`,
-            `unavailable`. Clients must tolerate codes added later.
+            `unavailable` (and `not_found` / `method_not_allowed` for paths and methods outside this document). Clients must
+            tolerate codes added later.
         message (str): A human-readable explanation that names the offending field, if any. Never contains the caller's
             token.
         field (None | str | Unset): The request field at fault, as a path such as `messages[2].role`, or `null` when the
