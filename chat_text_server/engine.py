@@ -109,6 +109,8 @@ _MASK64 = (1 << 64) - 1
 _VOCABULARY_SPACED = tuple(" " + w for w in VOCABULARY)
 _CAPITALS: dict[str, str] = {}
 _CAPITALS_MAX = 4096
+_ARRAY_I_IS_32_BITS = array("I").itemsize == 4
+_NATIVE_DRAWS = _ARRAY_I_IS_32_BITS and sys.byteorder == "little"
 
 
 class PromptTooLong(Exception):
@@ -150,6 +152,10 @@ def truncate_messages(
     """
     costs = [count_message_tokens(m) for m in messages]
     total = sum(costs)
+    if total <= prompt_truncate_len:  # the usual case: nothing to evict
+        if total >= context_length:
+            raise PromptTooLong(total, context_length)
+        return list(messages), total
     evicted: set[int] = set()
     last = len(messages) - 1
     for i, message in enumerate(messages):
@@ -205,12 +211,18 @@ def _draws(seed: int, count: int) -> Sequence[int]:
     An extendable-output hash: the first ``k`` draws are the same for every ``count >= k``.
     """
     stream = hashlib.shake_256((seed & _MASK64).to_bytes(8, "big")).digest(4 * count)
-    draws = array("I", stream)
-    if draws.itemsize != 4:  # pragma: no cover - exotic platforms
-        return [int.from_bytes(stream[i : i + 4], "little") for i in range(0, len(stream), 4)]
-    if sys.byteorder == "big":  # pragma: no cover - same answers on big-endian machines
+    if _NATIVE_DRAWS:
+        return array("I", stream)
+    return _portable_draws(stream)  # pragma: no cover - big-endian or exotic platforms
+
+
+def _portable_draws(stream: bytes) -> Sequence[int]:  # pragma: no cover - see _draws
+    """Little-endian 32-bit numbers from ``stream`` where ``array("I")`` is not exactly that."""
+    if _ARRAY_I_IS_32_BITS:  # big-endian: the same answers after a byte swap
+        draws = array("I", stream)
         draws.byteswap()
-    return draws
+        return draws
+    return [int.from_bytes(stream[i : i + 4], "little") for i in range(0, len(stream), 4)]
 
 
 def generate(
@@ -230,22 +242,21 @@ def generate(
     if seed is None:
         seed = seed_for(model, messages) if temperature == 0 else int.from_bytes(os.urandom(8))
     own = [t for t in tokenize(messages[-1]["content"].lower()) if t[0].isalnum()]
-    own = own[-_POOL_WORDS:]
-    pool = (*own, *VOCABULARY)
-    spaced = (*[" " + w for w in own], *_VOCABULARY_SPACED)
+    # The pool's words, each with its leading space: word i of the pool is spaced[i][1:].
+    spaced = (*[" " + w for w in own[-_POOL_WORDS:]], *_VOCABULARY_SPACED)
     natural = natural_length(messages)
     count = min(natural, max_tokens)
-    size = len(pool)
-    chosen = [i % size for i in _draws(seed, count)]
+    size = len(spaced)
+    words = [spaced[i % size] for i in _draws(seed, count)]
     pieces: list[str] = []
     at = 0
     while at < count:
         # A sentence: its first word (capitalised) decides how many words it has; then ".".
-        first = pool[chosen[at]]
+        first = words[at][1:]
         end = min(at + _SENTENCE_MIN + len(first) % _SENTENCE_SPAN, count)
         capital = _capitalised(first)
         pieces.append(" " + capital if at else capital)
-        pieces.extend([spaced[i] for i in chosen[at + 1 : end]])
+        pieces += words[at + 1 : end]
         at = end
         if at < count:
             pieces.append(".")
