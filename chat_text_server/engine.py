@@ -186,12 +186,16 @@ def natural_length(messages: Sequence[Message]) -> int:
 
 def seed_for(model: str, messages: Sequence[Message]) -> int:
     """The temperature-0 seed: a stable hash of the model name and the kept messages."""
-    digest = hashlib.blake2b(digest_size=8)
-    digest.update(model.encode("utf-8", "surrogatepass"))
+    # One hash call over the joined parts: the same digest as one update() per part.
+    parts = [model.encode("utf-8", "surrogatepass")]
     for message in messages:
-        digest.update(b"\x00" + message["role"].encode())
-        digest.update(b"\x01" + message["content"].encode("utf-8", "surrogatepass"))
-    return int.from_bytes(digest.digest(), "big")
+        parts += (
+            b"\x00",
+            message["role"].encode(),
+            b"\x01",
+            message["content"].encode("utf-8", "surrogatepass"),
+        )
+    return int.from_bytes(hashlib.blake2b(b"".join(parts), digest_size=8).digest(), "big")
 
 
 def _capitalised(word: str) -> str:

@@ -161,10 +161,11 @@ class RequestValidator:
         if not self._validator.is_valid(document):
             first = next(iter(self._validator.iter_errors(document)))
             raise _to_api_error(first)
-        request = dict(document)
-        for name, default in self.defaults.items():
-            if request.get(name) is None:
-                request[name] = default
+        request = self.defaults | document  # omitted fields take their defaults
+        if None in request.values():  # so do null ones
+            for name, default in self.defaults.items():
+                if request.get(name) is None:
+                    request[name] = default
         for name in self.integer_fields:
             value = request.get(name)
             if isinstance(value, float):
