@@ -245,9 +245,9 @@ def generate(
     """
     if seed is None:
         seed = seed_for(model, messages) if temperature == 0 else int.from_bytes(os.urandom(8))
-    own = [t for t in tokenize(messages[-1]["content"].lower()) if t[0].isalnum()]
     # The pool's words, each with its leading space: word i of the pool is spaced[i][1:].
-    spaced = (*[" " + w for w in own[-_POOL_WORDS:]], *_VOCABULARY_SPACED)
+    own = [" " + t for t in tokenize(messages[-1]["content"].lower()) if t[0].isalnum()]
+    spaced = (*own[-_POOL_WORDS:], *_VOCABULARY_SPACED)
     natural = natural_length(messages)
     count = min(natural, max_tokens)
     size = len(spaced)
