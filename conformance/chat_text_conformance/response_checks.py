@@ -230,6 +230,16 @@ def _usage_counts(answer: _Answer) -> tuple[int, int, int] | None:
     return values  # type: ignore[return-value]
 
 
+def _answer_with_usage(exchange: Exchange) -> tuple[_Answer, tuple[int, int, int]] | None:
+    """The answer and its (prompt, completion, total) token counts, or ``None`` when the
+    exchange has no answer or no well-formed usage (the schema checks report those)."""
+    answer = _answer(exchange)
+    if answer is None:
+        return None
+    counts = _usage_counts(answer)
+    return None if counts is None else (answer, counts)
+
+
 def _requested_max_tokens(exchange: Exchange) -> int | None:
     """The max_tokens the request asked for, or the spec's default when omitted or null."""
     requested = exchange.request_fields.get("max_tokens")
@@ -261,13 +271,10 @@ def _json(value: Any) -> str:
 
 def usage_total_is_sum(exchange: Exchange) -> bool:
     """usage.total_tokens == usage.prompt_tokens + usage.completion_tokens."""
-    answer = _answer(exchange)
-    if answer is None:
+    found = _answer_with_usage(exchange)
+    if found is None:
         return False
-    counts = _usage_counts(answer)
-    if counts is None:
-        return False
-    prompt, completion, total = counts
+    prompt, completion, total = found[1]
     if total != prompt + completion:
         raise CheckFailed(
             f"usage.total_tokens is {total}, but prompt_tokens + completion_tokens is "
@@ -280,14 +287,11 @@ def usage_total_is_sum(exchange: Exchange) -> bool:
 
 def completion_within_max_tokens(exchange: Exchange) -> bool:
     """usage.completion_tokens <= the requested max_tokens (or the spec default when unset)."""
-    answer = _answer(exchange)
-    if answer is None:
-        return False
-    counts = _usage_counts(answer)
+    found = _answer_with_usage(exchange)
     limit = _requested_max_tokens(exchange)
-    if counts is None or limit is None:
+    if found is None or limit is None:
         return False
-    completion = counts[1]
+    completion = found[1][1]
     if completion > limit:
         asked = exchange.request_fields.get("max_tokens")
         source = "requested" if asked is not None else "spec default"
@@ -303,13 +307,10 @@ def usage_within_context_window(exchange: Exchange) -> bool:
     """prompt_tokens + completion_tokens never exceed the model's context window (when known)."""
     if exchange.context_length is None:
         return False
-    answer = _answer(exchange)
-    if answer is None:
+    found = _answer_with_usage(exchange)
+    if found is None:
         return False
-    counts = _usage_counts(answer)
-    if counts is None:
-        return False
-    prompt, completion, _ = counts
+    prompt, completion, _ = found[1]
     if prompt + completion > exchange.context_length:
         raise CheckFailed(
             f"prompt_tokens + completion_tokens = {prompt} + {completion} = {prompt + completion} "
@@ -329,12 +330,10 @@ def finish_reason_matches_usage(exchange: Exchange) -> bool:
     Without the context length, lowering cannot be computed, so only ``completion == max_tokens
     ⇒ length`` and ``length ⇒ completion <= max_tokens`` are checked.
     """
-    answer = _answer(exchange)
-    if answer is None or len(answer.choices) != 1:
+    found = _answer_with_usage(exchange)
+    if found is None or len(found[0].choices) != 1:
         return False
-    counts = _usage_counts(answer)
-    if counts is None:
-        return False
+    answer, counts = found
     prompt, completion, _ = counts
     reason = answer.choices[0]["finish_reason"]
     if reason not in ("stop", "length"):
@@ -366,12 +365,10 @@ def finish_reason_matches_usage(exchange: Exchange) -> bool:
 
 def completion_tokens_cover_content(exchange: Exchange) -> bool:
     """Non-empty generated text costs at least one completion token."""
-    answer = _answer(exchange)
-    if answer is None:
+    found = _answer_with_usage(exchange)
+    if found is None:
         return False
-    counts = _usage_counts(answer)
-    if counts is None:
-        return False
+    answer, counts = found
     if counts[1] == 0 and any(choice["content"] for choice in answer.choices):
         raise CheckFailed(
             "usage.completion_tokens is 0 but the answer has generated text",
