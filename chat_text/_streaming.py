@@ -1,11 +1,11 @@
-"""Server-sent events: a small incremental decoder and the sync/async chunk iterators.
+"""Server-sent events: the sync/async chunk iterators over the project's one SSE decoder
+(:mod:`chat_text_spec.sse`: LF, CRLF or CR line ends, comments, ``data:`` lines joined;
+``event``, ``id`` and ``retry`` carry no meaning for this API and are ignored).
 
-The decoder follows the SSE rules that matter here: lines end in LF, CRLF or CR; ``:`` lines are
-comments; ``data:`` lines of one event are joined with LF; a blank line ends an event; other
-fields (``event``, ``id``, ``retry``) are ignored. A stream is complete only when the event
-``data: [DONE]`` has arrived; anything else (connection closed early, broken connection, bad
-UTF-8, an event that is not a valid ``ChatTextChunk``) raises ``ResponseValidationError``
-(``IncompleteStreamError`` for an early end). Streams are never retried.
+A stream is complete only when the event ``data: [DONE]`` has arrived; anything else
+(connection closed early, broken connection, bad UTF-8, an event that is not a valid
+``ChatTextChunk``) raises ``ResponseValidationError`` (``IncompleteStreamError`` for an early
+end). Streams are never retried.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from typing import Self
 import httpx
 from chat_text_client.models import ChatTextChunk, Usage
 
+from chat_text_spec.sse import SSEDecodeError, SSEDecoder
+
 from ._errors import (
     APITimeoutError,
     IncompleteStreamError,
@@ -25,69 +27,9 @@ from ._errors import (
 )
 from ._parsing import parse_chunk
 
-__all__ = ["DONE", "AsyncStream", "SSEDecoder", "Stream"]
+__all__ = ["DONE", "AsyncStream", "SSEDecoder", "Stream"]  # SSEDecoder re-exported
 
 DONE = "[DONE]"
-
-
-class SSEDecoder:
-    """Feed bytes, get the ``data`` of every completed event."""
-
-    def __init__(self) -> None:
-        self._buffer = b""
-        self._data: list[str] = []
-        self._pending_cr = False
-
-    def feed(self, chunk: bytes) -> list[str]:
-        if self._pending_cr and chunk.startswith(b"\n"):
-            chunk = chunk[1:]
-        self._pending_cr = False
-        buffer = self._buffer + chunk
-        events: list[str] = []
-        start = 0
-        n = len(buffer)
-        while start < n:
-            lf = buffer.find(b"\n", start)
-            cr = buffer.find(b"\r", start, lf if lf != -1 else n)
-            if cr != -1:
-                end, nxt = cr, cr + 1
-                if nxt < n and buffer[nxt] == 0x0A:
-                    nxt += 1
-                elif nxt == n:
-                    self._pending_cr = True
-            elif lf != -1:
-                end, nxt = lf, lf + 1
-            else:
-                break
-            self._line(buffer[start:end], events)
-            start = nxt
-        self._buffer = buffer[start:]
-        return events
-
-    @property
-    def pending(self) -> bool:
-        """True when a partial line or an unterminated event is buffered."""
-        return bool(self._buffer) or bool(self._data)
-
-    def _line(self, raw: bytes, events: list[str]) -> None:
-        if not raw:
-            if self._data:
-                events.append("\n".join(self._data))
-                self._data = []
-            return
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ResponseValidationError(
-                f"the event stream is not valid UTF-8: {raw[:80]!r}", body=raw
-            ) from None
-        if line.startswith(":"):
-            return
-        name, sep, value = line.partition(":")
-        if sep and value.startswith(" "):
-            value = value[1:]
-        if name == "data":
-            self._data.append(value)
 
 
 class _StreamState:
@@ -102,7 +44,12 @@ class _StreamState:
 
     def events(self, chunk: bytes) -> list[ChatTextChunk]:
         out: list[ChatTextChunk] = []
-        for data in self._decoder.feed(chunk):
+        try:
+            decoded = self._decoder.feed(chunk)
+        except SSEDecodeError as exc:
+            raise ResponseValidationError(str(exc), body=exc.raw) from None
+        for event in decoded:
+            data = event.data
             if self.done:
                 break
             if data == DONE:

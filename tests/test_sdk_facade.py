@@ -17,7 +17,6 @@ import chat_text
 import chat_text_spec
 from chat_text import AsyncChatText, ChatText, RetryPolicy
 from chat_text._retries import is_retryable_status, parse_retry_after
-from chat_text._streaming import SSEDecoder
 
 TOKEN = "sk-facade-SECRET-9876"
 JSON = "application/json"
@@ -425,19 +424,8 @@ async def test_async_stream_and_completion() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# the SSE decoder and the retry-header rules
+# the retry-header rules (the SSE decoder is tested in test_sse.py)
 # --------------------------------------------------------------------------------------------
-def test_sse_decoder_handles_split_lines_comments_and_multiline_data() -> None:
-    raw = b": keep-alive\r\nevent: message\r\ndata: a\r\ndata: b\r\n\r\nid: 7\ndata: c\n\n"
-    for size in (1, 2, 3, 5, len(raw)):
-        decoder = SSEDecoder()
-        events: list[str] = []
-        for i in range(0, len(raw), size):
-            events += decoder.feed(raw[i : i + size])
-        assert events == ["a\nb", "c"], size
-        assert not decoder.pending
-
-
 def test_retryable_statuses() -> None:
     assert [s for s in (400, 401, 404, 408, 409, 413, 415, 429) if is_retryable_status(s)] == [
         408,
