@@ -1,64 +1,72 @@
-"""The drift check: regenerating is byte-reproducible, and any difference is caught and named."""
+"""The drift check (``chat-text-regenerate --check``): regenerating is byte-reproducible, any
+difference is caught and named, git-ignored build output is not drift, and a missing
+generator is a clear message."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
+import subprocess
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from chat_text_spec import regenerate
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _load_regenerate() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("regenerate", ROOT / "scripts" / "regenerate.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["regenerate"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-regenerate = _load_regenerate()
+SPEC = ROOT / "openapi.yaml"
+CONFIG = ROOT / "generator-config.yml"
+GENERATED = ROOT / "generated"
 
 
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One fresh generation from the checked-in spec, shared by the tests below."""
     dest = tmp_path_factory.mktemp("gen") / "generated"
-    regenerate.generate(regenerate.SPEC, regenerate.CONFIG, dest)
+    regenerate.generate(SPEC, CONFIG, dest)
     return dest
 
 
 def test_checked_in_client_matches_the_spec(fresh: Path) -> None:
-    assert regenerate.compare_trees(fresh, regenerate.GENERATED) == []
+    assert regenerate.compare_trees(fresh, GENERATED) == []
 
 
 def test_regenerating_twice_gives_identical_bytes(fresh: Path, tmp_path: Path) -> None:
     again = tmp_path / "again"
-    regenerate.generate(regenerate.SPEC, regenerate.CONFIG, again)
+    regenerate.generate(SPEC, CONFIG, again)
     files = regenerate.tree_files(fresh)
     assert files == regenerate.tree_files(again)
     for name in files:
         assert (fresh / name).read_bytes() == (again / name).read_bytes(), name
 
 
+def test_defaults_are_the_project_files_in_the_working_folder(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(ROOT)
+    assert regenerate.main(["--check"]) == 0
+    assert "OK: generated matches openapi.yaml" in capsys.readouterr().out
+
+
 def test_spec_change_without_regeneration_is_drift(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = tmp_path / "openapi.yaml"
-    text = regenerate.SPEC.read_text()
+    text = SPEC.read_text()
     marker = "          description: The text of the message.\n"
     assert marker in text
     spec.write_text(text.replace(marker, "          description: The words of the message.\n", 1))
-    code = regenerate.main(["--check", "--spec", str(spec)])
+    code = regenerate.main(
+        ["--check", "--spec", str(spec), "--config", str(CONFIG), "--output", str(GENERATED)]
+    )
     err = capsys.readouterr().err
     assert code == 1
     assert "differs: generated/chat_text_client/models/message.py" in err
     assert "The words of the message." in err
+    assert "Run: chat-text-regenerate" in err
+
+
+def _check(output: Path) -> list[str]:
+    return regenerate.check(SPEC, CONFIG, output)
 
 
 def test_hand_edited_or_stale_files_are_drift(
@@ -71,7 +79,9 @@ def test_hand_edited_or_stale_files_are_drift(
     (copy / "chat_text_client" / "stale.py").write_text("")
     (copy / "chat_text_client" / "types.py").unlink()
 
-    code = regenerate.main(["--check", "--output", str(copy)])
+    code = regenerate.main(
+        ["--check", "--spec", str(SPEC), "--config", str(CONFIG), "--output", str(copy)]
+    )
     err = capsys.readouterr().err
     assert code == 1
     assert "differs: generated/chat_text_client/models/usage.py" in err
@@ -79,13 +89,64 @@ def test_hand_edited_or_stale_files_are_drift(
     assert "missing from generated/: chat_text_client/types.py" in err
 
 
+def test_git_ignored_files_in_the_output_are_not_drift(fresh: Path, tmp_path: Path) -> None:
+    """An editable install writes build output (``.pdm-build/``) into the generated folder:
+    what git ignores there is not the generator's output and not drift; an untracked file git
+    does not ignore still is."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repo = tmp_path / "repo"
+    copy = repo / "generated"
+    shutil.copytree(fresh, copy)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / ".gitignore").write_text("generated/.pdm-build/\n")
+    build = copy / ".pdm-build"
+    build.mkdir()
+    (build / "chat_text_client-1.0.0.pth").write_text(str(copy))
+    assert _check(copy) == []
+    (copy / "chat_text_client" / "notes.py").write_text("")
+    assert _check(copy) == ["not produced by the generator: generated/chat_text_client/notes.py"]
+
+
+def test_the_project_ignores_pdm_build_output_in_generated() -> None:
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    proc = subprocess.run(
+        ["git", "check-ignore", "-q", "generated/.pdm-build/x.pth"], cwd=ROOT, check=False
+    )
+    assert proc.returncode == 0
+
+
 def test_bad_arguments_name_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert regenerate.main(["--check", "--spec", str(tmp_path / "nope.yaml")]) == 2
     assert "--spec" in capsys.readouterr().err
+    args = ["--check", "--spec", str(SPEC), "--config", str(tmp_path / "nope.yml")]
+    assert regenerate.main(args) == 2
+    assert "error: --config: no such file" in capsys.readouterr().err
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    args = ["--spec", str(SPEC), "--config", str(CONFIG), "--output", str(not_a_folder)]
+    assert regenerate.main(args) == 2
+    assert "error: --output: not a folder" in capsys.readouterr().err
 
 
 def test_invalid_spec_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     spec = tmp_path / "openapi.yaml"
     spec.write_text("openapi: 3.1.0\ninfo: {}\n")
-    assert regenerate.main(["--check", "--spec", str(spec)]) == 2
+    assert regenerate.main(["--check", "--spec", str(spec), "--config", str(CONFIG)]) == 2
     assert "openapi-python-client failed" in capsys.readouterr().err
+
+
+def test_missing_generator_is_a_clear_message_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """chat-text-regenerate is installed with the package, the generator only with the
+    spec-tools extra: without it the command says what to install."""
+    monkeypatch.setattr(regenerate, "_bin_dir", lambda: tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    code = regenerate.main(["--check", "--spec", str(SPEC), "--config", str(CONFIG)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "openapi-python-client is not installed" in err
+    assert "pip install 'chat-text[spec-tools]'" in err
+    assert "Traceback" not in err

@@ -1,10 +1,11 @@
-"""scripts/spec_diff.py: the corpus of spec pairs, the CLI (files, git refs, text/JSON, exit
-codes), the semver gate, and the version of the generated package.
+"""chat-text-spec-diff: the corpus of spec pairs against the rule catalogue, the CLI (files,
+git refs, text/JSON/Markdown/JUnit, exit codes, errors), the policy (ignore entries, severity
+overrides, fingerprints), the semver gate, and the version of the generated package.
 
 Corpus: ``tests/spec_diff_corpus/base.yaml`` is a frozen copy of the contract (1.0.0); each
 ``cases/*.yaml`` derives an old and a new document from it with JSON Patch operations
 (``old:``/``new:``, RFC 6902 add/remove/replace/move) or gives two small standalone documents
-(``old_spec:``/``new_spec:``), and lists the exact changes expected (kind, rule, JSONPath
+(``old_spec:``/``new_spec:``), and lists the exact changes expected (severity, rule, JSONPath
 suffix) and the semver bump.
 """
 
@@ -15,7 +16,6 @@ import functools
 import json
 import shutil
 import subprocess
-import sys
 import tomllib
 from collections import Counter
 from pathlib import Path
@@ -24,11 +24,12 @@ from typing import Any
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
+from chat_text_spec import diff as spec_diff
+from chat_text_spec import regenerate
+from chat_text_spec.diff import cli
+from chat_text_spec.diff.rules import SEVERITIES
 
-import _spec_diff  # noqa: E402
-import spec_diff  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 CORPUS = Path(__file__).resolve().parent / "spec_diff_corpus"
@@ -99,7 +100,7 @@ def load_case(path: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any
     return copy.deepcopy(_load_case(path))
 
 
-def match(expected: list[dict[str, str]], actual: list[_spec_diff.Change]) -> list[str]:
+def match(expected: list[dict[str, str]], actual: list[spec_diff.Change]) -> list[str]:
     """Problems pairing every expected change with exactly one actual change."""
     left = list(actual)
     problems = []
@@ -108,7 +109,7 @@ def match(expected: list[dict[str, str]], actual: list[_spec_diff.Change]) -> li
             (
                 c
                 for c in left
-                if c.kind == want["kind"]
+                if c.severity == want["severity"]
                 and c.rule == want["rule"]
                 and c.path.endswith(want["path"])
             ),
@@ -118,7 +119,7 @@ def match(expected: list[dict[str, str]], actual: list[_spec_diff.Change]) -> li
             problems.append(f"missing: {want}")
         else:
             left.remove(hit)
-    problems += [f"unexpected: {c.kind} {c.rule} {c.path} ({c.message})" for c in left]
+    problems += [f"unexpected: {c.severity} {c.rule} {c.path} ({c.message})" for c in left]
     return problems
 
 
@@ -132,8 +133,8 @@ def test_corpus_is_big_enough_and_covers_all_kinds() -> None:
     for path in CASES:
         case = yaml.safe_load(path.read_text())
         bumps[case["expect"]["bump"]] += 1
-        kinds.update(c["kind"] for c in case["expect"]["changes"])
-    assert set(kinds) == set(_spec_diff.KINDS)
+        kinds.update(c["severity"] for c in case["expect"]["changes"])
+    assert set(kinds) == set(SEVERITIES)
     assert set(bumps) == {"major", "minor", "patch", "none"}
 
 
@@ -146,28 +147,28 @@ def test_corpus_base_is_a_valid_openapi_document() -> None:
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
 def test_corpus_case(path: Path) -> None:
     old, new, expect = load_case(path)
-    changes = _spec_diff.diff_specs(old, new)
+    changes = spec_diff.diff_specs(old, new)
     assert match(expect["changes"], changes) == []
-    assert _spec_diff.required_bump(changes) == expect["bump"]
+    assert spec_diff.required_bump(changes) == expect["bump"]
     for change in changes:
         assert change.path.startswith("$."), change
-        assert change.kind in _spec_diff.KINDS
+        assert change.severity in SEVERITIES
 
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
 def test_corpus_case_reversed_is_consistent(path: Path) -> None:
     """Swapping old and new must not crash, and a pure-prose case stays prose-only."""
     old, new, expect = load_case(path)
-    changes = _spec_diff.diff_specs(new, old)
+    changes = spec_diff.diff_specs(new, old)
     if expect["bump"] in ("none", "patch"):
-        assert _spec_diff.required_bump(changes) == expect["bump"]
+        assert spec_diff.required_bump(changes) == expect["bump"]
     else:
         assert changes, "a real change must show up in both directions"
 
 
 def test_the_contract_against_itself_has_no_changes() -> None:
     spec = yaml.safe_load((ROOT / "openapi.yaml").read_text())
-    assert _spec_diff.diff_specs(spec, copy.deepcopy(spec)) == []
+    assert spec_diff.diff_specs(spec, copy.deepcopy(spec)) == []
 
 
 # --------------------------------------------------------------------------- semver
@@ -188,22 +189,22 @@ def test_the_contract_against_itself_has_no_changes() -> None:
         ("major", "0.3.0", "0.3.1", False),
     ],
 )
-def test_bump_is_enough(required: _spec_diff.Bump, old: str, new: str, ok: bool) -> None:
-    assert _spec_diff.bump_is_enough(required, old, new) is ok
+def test_bump_is_enough(required: spec_diff.Bump, old: str, new: str, ok: bool) -> None:
+    assert spec_diff.bump_is_enough(required, old, new) is ok
 
 
 def test_proposed_versions() -> None:
-    assert _spec_diff.propose_version("1.4.2", "major") == "2.0.0"
-    assert _spec_diff.propose_version("1.4.2", "minor") == "1.5.0"
-    assert _spec_diff.propose_version("1.4.2", "patch") == "1.4.3"
-    assert _spec_diff.propose_version("1.4.2", "none") == "1.4.2"
+    assert spec_diff.propose_version("1.4.2", "major") == "2.0.0"
+    assert spec_diff.propose_version("1.4.2", "minor") == "1.5.0"
+    assert spec_diff.propose_version("1.4.2", "patch") == "1.4.3"
+    assert spec_diff.propose_version("1.4.2", "none") == "1.4.2"
 
 
 def test_version_going_down_or_not_semver_is_an_error() -> None:
-    with pytest.raises(_spec_diff.SpecDiffError, match="went down"):
-        _spec_diff.actual_bump("2.0.0", "1.9.9")
-    with pytest.raises(_spec_diff.SpecDiffError, match="not a semantic version"):
-        _spec_diff.actual_bump("1.0", "1.1")
+    with pytest.raises(spec_diff.SpecDiffError, match="went down"):
+        spec_diff.actual_bump("2.0.0", "1.9.9")
+    with pytest.raises(spec_diff.SpecDiffError, match="not a semantic version"):
+        spec_diff.actual_bump("1.0", "1.1")
 
 
 # --------------------------------------------------------------------------- CLI
@@ -224,7 +225,7 @@ def test_cli_text_report_and_exit_1_on_breaking(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     old, new = case_files(tmp_path, "request_enum_narrowed")
-    assert spec_diff.main([str(old), str(new)]) == 1
+    assert cli.main([str(old), str(new)]) == 1
     out = capsys.readouterr().out
     assert "BREAKING (1)" in out
     assert "request-enum-narrowed" in out
@@ -235,13 +236,14 @@ def test_cli_text_report_and_exit_1_on_breaking(
 
 def test_cli_json_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     old, new = case_files(tmp_path, "request_optional_field_added")
-    assert spec_diff.main([str(old), str(new), "--format", "json"]) == 0
+    assert cli.main([str(old), str(new), "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["breaking"] is False
     assert report["required_bump"] == "minor"
-    assert report["counts"] == {"breaking": 0, "non-breaking": 1, "documentation": 0}
+    assert report["counts"] == {"breaking": 0, "non-breaking": 1, "info": 0, "ignored": 0}
     [change] = report["changes"]
-    assert change["kind"] == "non-breaking"
+    assert change["severity"] == "non-breaking"
+    assert change["rule"] == "request-optional-property-added"
     assert change["path"].endswith(".properties.top_p")
 
 
@@ -253,7 +255,7 @@ def test_cli_gate_fails_until_the_version_is_bumped_enough(
     for version, code in (("1.0.0", 1), ("1.1.0", 1), ("2.0.0", 0)):
         new_doc["info"]["version"] = version
         new = write(tmp_path, "new.yaml", new_doc)
-        assert spec_diff.main([str(old), str(new), "--gate"]) == code, version
+        assert cli.main([str(old), str(new), "--gate"]) == code, version
         out = capsys.readouterr().out
         assert ("gate: PASS" if code == 0 else "gate: FAIL") in out
         if code:
@@ -274,7 +276,7 @@ def test_cli_bad_input_is_a_clear_error(
     bad = tmp_path / "bad.yaml"
     if content is not None:
         bad.write_text(content)
-    assert spec_diff.main([str(bad), str(ROOT / "openapi.yaml")]) == 2
+    assert cli.main([str(bad), str(ROOT / "openapi.yaml")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err
     assert "Traceback" not in err
@@ -286,7 +288,7 @@ def test_cli_unresolvable_ref_is_a_clear_error(
     doc = copy.deepcopy(BASE)
     doc["components"]["schemas"]["Message"]["properties"]["role"] = {"$ref": "#/nowhere"}
     bad = write(tmp_path, "bad.yaml", doc)
-    assert spec_diff.main([str(bad), str(ROOT / "openapi.yaml")]) == 2
+    assert cli.main([str(bad), str(ROOT / "openapi.yaml")]) == 2
     assert "$ref #/nowhere does not resolve" in capsys.readouterr().err
 
 
@@ -317,7 +319,7 @@ def repo(tmp_path: Path) -> Path:
 def test_git_ref_against_working_tree(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _, new, _ = load_case(next(p for p in CASES if "request_default_changed" in p.stem))
     write(repo, "openapi.yaml", new)
-    assert spec_diff.main(["--base-ref", "HEAD", str(repo / "openapi.yaml")]) == 1
+    assert cli.main(["--base-ref", "HEAD", str(repo / "openapi.yaml")]) == 1
     out = capsys.readouterr().out
     assert "HEAD:openapi.yaml (1.0.0)" in out
     assert "request-default-changed" in out
@@ -325,7 +327,7 @@ def test_git_ref_against_working_tree(repo: Path, capsys: pytest.CaptureFixture[
 
 
 def test_git_unknown_ref_is_a_clear_error(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert spec_diff.main(["--base-ref", "no-such-ref", str(repo / "openapi.yaml")]) == 2
+    assert cli.main(["--base-ref", "no-such-ref", str(repo / "openapi.yaml")]) == 2
     assert "git show no-such-ref:openapi.yaml failed" in capsys.readouterr().err
 
 
@@ -334,7 +336,7 @@ def test_auto_base_without_tag_or_merge_base_passes_with_a_message(
 ) -> None:
     _, new, _ = load_case(next(p for p in CASES if "request_field_removed" in p.stem))
     write(repo, "openapi.yaml", new)
-    assert spec_diff.main(["--auto-base", "--gate", str(repo / "openapi.yaml")]) == 0
+    assert cli.main(["--auto-base", "--gate", str(repo / "openapi.yaml")]) == 0
     assert "nothing to compare" in capsys.readouterr().out
 
 
@@ -348,13 +350,13 @@ def test_auto_base_uses_the_last_release_tag(
     write(repo, "openapi.yaml", new)
     git(repo, "commit", "-q", "-am", "drop stream")
     spec = str(repo / "openapi.yaml")
-    assert spec_diff.main(["--auto-base", "--gate", spec]) == 1
+    assert cli.main(["--auto-base", "--gate", spec]) == 1
     captured = capsys.readouterr()
     assert "the last release tag v1.0.0" in captured.err
     assert "gate: FAIL" in captured.out
     new["info"]["version"] = "2.0.0"
     write(repo, "openapi.yaml", new)
-    assert spec_diff.main(["--auto-base", "--gate", spec]) == 0
+    assert cli.main(["--auto-base", "--gate", spec]) == 0
 
 
 def test_auto_base_without_tags_uses_the_previous_version(
@@ -367,14 +369,14 @@ def test_auto_base_without_tags_uses_the_previous_version(
     new["info"]["version"] = "1.1.0"
     write(repo, "openapi.yaml", new)
     git(repo, "commit", "-q", "-am", "drop stream, 1.1.0")
-    assert spec_diff.main(["--auto-base", "--gate", spec]) == 1
+    assert cli.main(["--auto-base", "--gate", spec]) == 1
     captured = capsys.readouterr()
     assert "the last commit of version 1.0.0" in captured.err
     assert "gate: FAIL" in captured.out
     new["info"]["version"] = "2.0.0"
     write(repo, "openapi.yaml", new)
     git(repo, "commit", "-q", "-am", "2.0.0")
-    assert spec_diff.main(["--auto-base", "--gate", spec]) == 0
+    assert cli.main(["--auto-base", "--gate", spec]) == 0
 
 
 def test_auto_base_uses_the_merge_base_with_origin_main(
@@ -386,7 +388,7 @@ def test_auto_base_uses_the_merge_base_with_origin_main(
     _, new, _ = load_case(next(p for p in CASES if "request_optional_field_added" in p.stem))
     write(clone, "openapi.yaml", new)
     git(clone, "commit", "-q", "-am", "add top_p")
-    assert spec_diff.main(["--auto-base", "--gate", str(clone / "openapi.yaml")]) == 1
+    assert cli.main(["--auto-base", "--gate", str(clone / "openapi.yaml")]) == 1
     captured = capsys.readouterr()
     assert "the merge base with origin/main" in captured.err
     assert "needs a minor bump (proposed info.version: 1.1.0)" in captured.out
@@ -396,7 +398,7 @@ def test_changelog_for_regenerate(repo: Path) -> None:
     _, new, _ = load_case(next(p for p in CASES if "event_stream_removed" in p.stem))
     write(repo, "openapi.yaml", new)
     text = spec_diff.changelog("HEAD", repo / "openapi.yaml")
-    assert "response-media-type-removed" in text
+    assert "media-type-removed" in text
     assert "text/event-stream" in text
     assert "not available" in spec_diff.changelog("HEAD", repo / "missing.yaml")
 
@@ -422,16 +424,11 @@ def test_project_version_pattern_reads_info_version() -> None:
 
 
 def test_regenerate_prints_the_client_facing_changelog(repo: Path) -> None:
-    import importlib.util
-
-    loader = importlib.util.spec_from_file_location(
-        "regenerate_for_changelog", ROOT / "scripts" / "regenerate.py"
-    )
-    assert loader is not None and loader.loader is not None
-    regenerate = importlib.util.module_from_spec(loader)
-    loader.loader.exec_module(regenerate)
     _, new, _ = load_case(next(p for p in CASES if "response_status_removed" in p.stem))
     write(repo, "openapi.yaml", new)
     text = regenerate.client_changelog(repo / "openapi.yaml")
     assert text.startswith("client-facing changelog (git HEAD -> working tree):")
-    assert "response-status-removed: $.paths['/inference/chat_text'].post.responses['429']" in text
+    assert (
+        "response-error-status-removed: $.paths['/inference/chat_text'].post.responses['429']"
+        in text
+    )
