@@ -348,9 +348,9 @@ def _temperature_max_rejected(ex: Exchange) -> tuple[int, dict[str, Any]] | None
 
 def _content_bytes_limited(ex: Exchange) -> tuple[int, dict[str, Any]] | None:
     """maxLength checked on UTF-8 bytes instead of characters."""
-    from chat_text_conformance.properties import _content_max_length
+    from chat_text_conformance.properties._conversations import content_max_length
 
-    limit = _content_max_length()
+    limit = content_max_length()
     messages = ex.body.get("messages") if isinstance(ex.body, dict) else None
     for i, message in enumerate(messages if isinstance(messages, list) else []):
         content = message.get("content") if isinstance(message, dict) else None

@@ -1,9 +1,88 @@
 """Outcomes of conformance checks, shared by the server checks, the client checks, the CLI,
-the pytest plugin and the reports (JUnit XML, JSON)."""
+the pytest plugin, the reports and ``replay``.
+
+A rule's outcome on one response or example is one of four:
+
+* **passed**: it applied and held;
+* **failed**: the server's answer contradicts the rule (a :class:`Failure`, replayable);
+* **not exercised**: it did not apply, or the suite could not build the input it needs
+  (a reason is kept, e.g. "the server sent usage: null");
+* **inconclusive**: the suite stopped reading before it could judge (its own cap on stream
+  events, bytes or time was hit). Never a failure.
+"""
 
 from __future__ import annotations
 
+import base64
+from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
+
+TOKEN_PLACEHOLDER = "$CHAT_TEXT_TOKEN"  # noqa: S105 - the shell variable reproducers use
+"""What reproducers and reports show in place of the bearer token."""
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One HTTP request exactly as sent, minus the token: enough to send it again."""
+
+    method: str
+    path: str
+    """The path (and query) below the target's base URL, e.g. ``/inference/chat_text``."""
+    headers: tuple[tuple[str, str], ...]
+    """Header name/value pairs; the token is replaced with ``$CHAT_TEXT_TOKEN``."""
+    body: bytes | None = None
+
+    @classmethod
+    def build(
+        cls,
+        method: str,
+        path: str,
+        headers: Any,
+        body: bytes | None,
+        token: str | None,
+    ) -> RequestRecord:
+        pairs: list[tuple[str, str]] = []
+        items = headers.items() if hasattr(headers, "items") else headers
+        for name, value in items:
+            if isinstance(value, list | tuple):
+                value = value[0] if value else ""
+            name, value = str(name), str(value)
+            if name.lower() in {"content-length", "host", "user-agent", "accept-encoding"}:
+                continue
+            if name.lower() == "connection" or name.lower().startswith("x-schemathesis"):
+                continue
+            if token and token in value:
+                value = value.replace(token, TOKEN_PLACEHOLDER)
+            pairs.append((name, value))
+        return cls(method.upper(), path, tuple(pairs), body)
+
+    def headers_for(self, token: str) -> dict[str, str]:
+        """The headers to send again, with the token put back."""
+        return {name: value.replace(TOKEN_PLACEHOLDER, token) for name, value in self.headers}
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "method": self.method,
+            "path": self.path,
+            "headers": [list(pair) for pair in self.headers],
+        }
+        if self.body is not None:
+            try:
+                data["body"] = self.body.decode("utf-8")
+            except UnicodeDecodeError:
+                data["body_base64"] = base64.b64encode(self.body).decode()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RequestRecord:
+        body: bytes | None = None
+        if "body" in data:
+            body = str(data["body"]).encode("utf-8")
+        elif "body_base64" in data:
+            body = base64.b64decode(data["body_base64"])
+        headers = tuple((str(k), str(v)) for k, v in data.get("headers", []))
+        return cls(str(data["method"]), str(data["path"]), headers, body)
 
 
 @dataclass(frozen=True)
@@ -11,28 +90,37 @@ class Failure:
     """One failed check on one request (or one generated body, for client checks)."""
 
     check: str
-    """Name of the check, e.g. ``usage_sums``."""
+    """Id of the rule, e.g. ``usage_total_is_sum``."""
     message: str
     """What went wrong, in one sentence."""
     expected: str = ""
-    """What the check expected."""
+    """What the rule expected."""
     actual: str = ""
-    """What came back."""
+    """What came back (status, error body or the offending field)."""
     reproducer: str = ""
-    """A minimal way to reproduce: a curl command (token redacted) or a Python snippet."""
+    """A ready-to-paste reproducer (curl with ``$CHAT_TEXT_TOKEN``, or a Python snippet)."""
+    request: RequestRecord | None = None
+    """The request that got the answer, for ``replay`` (``None`` for client checks)."""
+    requests: tuple[RequestRecord, ...] = ()
+    """Earlier requests the rule compared this answer with (a property's other calls)."""
 
 
 @dataclass
 class CheckResult:
-    """How one named check fared over a run."""
+    """How one rule fared over a run."""
 
     name: str
     group: str
-    """``schema`` (built-in schemathesis checks), ``response`` (per-response LLM checks),
-    ``property`` (targeted hypothesis properties) or ``client``."""
+    """``schema`` (schemathesis built-ins), ``response`` (per-response rules), ``property``
+    (targeted properties) or ``client``."""
     passed: int = 0
     failed: int = 0
+    inconclusive: int = 0
     failures: list[Failure] = field(default_factory=list)
+    not_exercised: Counter[str] = field(default_factory=Counter)
+    """Why the rule did not apply, with how often (shown when it never applied)."""
+    inconclusive_reasons: Counter[str] = field(default_factory=Counter)
+    note: str = ""
 
     def record_pass(self) -> None:
         self.passed += 1
@@ -42,9 +130,46 @@ class CheckResult:
         if len(self.failures) < keep:
             self.failures.append(failure)
 
+    def record_not_exercised(self, reason: str) -> None:
+        self.not_exercised[reason] += 1
+
+    def record_inconclusive(self, reason: str) -> None:
+        self.inconclusive += 1
+        self.inconclusive_reasons[reason] += 1
+
+    def merge(self, other: CheckResult) -> None:
+        self.passed += other.passed
+        self.inconclusive += other.inconclusive
+        self.not_exercised.update(other.not_exercised)
+        self.inconclusive_reasons.update(other.inconclusive_reasons)
+        for failure in other.failures:
+            self.record_failure(failure)
+        self.failed += other.failed - len(other.failures)
+        if other.note and not self.note:
+            self.note = other.note
+
     @property
     def ok(self) -> bool:
         return self.failed == 0
+
+    @property
+    def verdict(self) -> str:
+        """``failed``, ``passed``, ``inconclusive`` or ``not exercised``."""
+        if self.failed:
+            return "failed"
+        if self.passed:
+            return "passed"
+        if self.inconclusive:
+            return "inconclusive"
+        return "not exercised"
+
+    @property
+    def why_not(self) -> str:
+        """The most frequent reason for not exercising / inconclusive outcomes."""
+        reasons = self.inconclusive_reasons if self.inconclusive else self.not_exercised
+        if self.note:
+            return self.note
+        return reasons.most_common(1)[0][0] if reasons else ""
 
 
 @dataclass
@@ -69,6 +194,10 @@ class RunReport:
     suite then failed without testing anything else."""
     notes: list[str] = field(default_factory=list)
     """Things a reader should know (a part skipped, a budget reached)."""
+    base_url: str = ""
+    """The target's base URL (for ``replay``)."""
+    model: str = ""
+    workers: int = 1
 
     @property
     def ok(self) -> bool:

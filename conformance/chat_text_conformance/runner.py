@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import json
-import shlex
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,14 +11,17 @@ import httpx
 
 import chat_text_spec
 
-from . import response_checks
-from .results import CheckResult, Failure, RunReport
-from .st_integration import run_schemathesis
+from . import checks
+from .checks.builtins import PREFLIGHT
+from .properties import run_properties
+from .reproducer import curl_command
+from .results import CheckResult, Failure, RequestRecord, RunReport
+from .schemathesis_adapter import run_schemathesis
 from .target import Level, Target
 
 __all__ = ["PREFLIGHT_CHECK", "preflight", "run"]
 
-PREFLIGHT_CHECK = "server_accepts_the_target"
+PREFLIGHT_CHECK = PREFLIGHT
 """Name of the first check: one valid request, answered 2xx with the given token and model."""
 
 
@@ -35,39 +36,36 @@ def _minimal_body(model: str) -> dict[str, Any]:
     raise ValueError("the spec has no non-streaming request example to use as a pre-flight")
 
 
-def curl_for(target: Target, body: Any) -> str:
-    """A curl command reproducing a JSON request, token redacted."""
-    url = target.base_url.rstrip("/") + chat_text_spec.OPERATION_PATH
-    payload = json.dumps(body, separators=(",", ":"))
-    return (
-        f"curl -sS -X POST {shlex.quote(url)} -H 'Authorization: Bearer ***' "
-        f"-H 'Content-Type: application/json' -d {shlex.quote(payload)}"
-    )
-
-
 def preflight(target: Target) -> tuple[CheckResult, str | None]:
     """Send one valid request; a set-up problem (unreachable, token or model refused) is returned
     as a message so the run stops early instead of reporting hundreds of identical failures."""
+    import json
+
     result = CheckResult(name=PREFLIGHT_CHECK, group="schema")
     body = _minimal_body(target.model)
     url = target.base_url.rstrip("/") + chat_text_spec.OPERATION_PATH
-    reproducer = curl_for(target, body)
+    headers = {"Authorization": f"Bearer {target.token}", "Content-Type": "application/json"}
+    payload = json.dumps(body).encode()
+    record = RequestRecord.build(
+        "POST", chat_text_spec.OPERATION_PATH, headers, payload, target.token
+    )
+    reproducer = curl_command(target.base_url, record)
 
     def fail(message: str, expected: str, actual: str) -> tuple[CheckResult, str]:
         result.record_failure(
             Failure(
-                PREFLIGHT_CHECK, message, expected=expected, actual=actual, reproducer=reproducer
+                PREFLIGHT_CHECK,
+                message,
+                expected=expected,
+                actual=actual,
+                reproducer=reproducer,
+                request=record,
             )
         )
         return result, message
 
     try:
-        response = httpx.post(
-            url,
-            json=body,
-            headers={"Authorization": f"Bearer {target.token}"},
-            timeout=target.request_timeout,
-        )
+        response = httpx.post(url, content=payload, headers=headers, timeout=target.request_timeout)
     except httpx.TimeoutException:
         return fail(
             f"{url} did not answer within {target.request_timeout:g}s",
@@ -99,6 +97,7 @@ def preflight(target: Target) -> tuple[CheckResult, str | None]:
                 expected="HTTP 2xx",
                 actual=f"HTTP {status}: {text}",
                 reproducer=reproducer,
+                request=record,
             )
         )
         return result, None
@@ -106,42 +105,18 @@ def preflight(target: Target) -> tuple[CheckResult, str | None]:
     return result, None
 
 
-def _run_properties(
-    target: Target,
-    level: Level,
-    *,
-    max_examples: int,
-    seed: int | None,
-    notes: list[str],
-    time_budget: float | None = None,
-    progress: Callable[[str], None] | None = None,
-) -> list[CheckResult]:
-    try:
-        properties = importlib.import_module(f"{__package__}.properties")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.properties":
-            raise
-        notes.append(
-            "targeted properties skipped: chat_text_conformance.properties is not installed"
-        )
-        return []
-    run_properties: Callable[..., list[CheckResult]] | None = getattr(
-        properties, "run_properties", None
-    )
-    if run_properties is None:
-        notes.append("targeted properties skipped: properties.run_properties is not there yet")
-        return []
-    kwargs: dict[str, Any] = {}
-    if time_budget is not None:
-        kwargs["time_budget"] = time_budget
-    if progress is not None:
-
-        def on_result(result: CheckResult) -> None:
-            verdict = "ok" if result.ok else "FAILED"
-            progress(f"property {result.name}: {verdict} ({result.passed} passed)")
-
-        kwargs["on_result"] = on_result
-    return run_properties(target, level, max_examples=max_examples, seed=seed, **kwargs)
+def _ordered(results: dict[str, CheckResult], level: Level) -> list[CheckResult]:
+    """Every rule of ``level`` in catalogue order (rules that never ran: not exercised), then
+    anything else that was reported (``after_run``)."""
+    ordered: list[CheckResult] = []
+    for rule in checks.catalogue(level=level):
+        if rule.kind in ("client", "property") or rule.id == PREFLIGHT_CHECK:
+            continue
+        group = "response" if rule.kind == "response" else "schema"
+        entry = results.pop(rule.id, None) or CheckResult(rule.id, group)
+        ordered.append(entry)
+    ordered.extend(sorted(results.values(), key=lambda r: r.name))
+    return ordered
 
 
 def run(
@@ -153,19 +128,20 @@ def run(
     progress: Callable[[str], None] | None = None,
     max_time: float | None = None,
     app: Any = None,
+    workers: int = 1,
 ) -> RunReport:
     """Run the conformance suite against ``target``.
 
     * every level: one pre-flight request, then schemathesis (examples, coverage and fuzzing
       phases, positive and negative data, all built-in checks, model pinned to
-      ``target.model``);
-    * ``semantic`` and ``strict``: the per-response LLM checks on every response schemathesis
-      gets (:mod:`chat_text_conformance.response_checks`), then the targeted properties of
-      :mod:`chat_text_conformance.properties` (``strict`` adds the deterministic ones).
+      ``target.model``, spec examples included);
+    * ``semantic`` and ``strict``: the per-response rules on every response (schemathesis's
+      and the properties'), then the targeted properties (``strict`` adds those that assume
+      determinism at temperature 0).
 
     ``max_time`` bounds the schemathesis part and, separately, the properties, in seconds;
     ``app`` (an ASGI app; default ``target.app``) sends the schemathesis part in-process
-    instead of over HTTP.
+    instead of over HTTP; ``workers`` requests are in flight at a time.
     """
     level = Level(level)
 
@@ -179,6 +155,9 @@ def run(
         level=level.value,
         seed=seed,
         max_examples=max_examples,
+        base_url=target.base_url,
+        model=target.model,
+        workers=workers,
     )
     say(f"pre-flight: one valid request to {target.base_url} (model {target.model})")
     result, setup_error = preflight(target)
@@ -189,7 +168,11 @@ def run(
         say(f"pre-flight failed: {setup_error}")
         return report
 
-    say(f"schemathesis: all phases, max {max_examples} example(s) per phase, seed {seed}")
+    context = checks.RunContext(context_length=target.context_length, token=target.token)
+    say(
+        f"schemathesis: all phases, max {max_examples} example(s) per phase, seed {seed}, "
+        f"{workers} worker(s)"
+    )
     importlib.import_module("schemathesis")  # its import is start-up, not test time
     schemathesis_started = time.monotonic()
     outcome = run_schemathesis(
@@ -197,37 +180,46 @@ def run(
         level,
         max_examples=max_examples,
         seed=seed,
+        context=context,
         max_time=max_time,
         app=app if app is not None else target.app,
+        workers=workers,
         progress=progress,
     )
     report.schemathesis_seconds = time.monotonic() - schemathesis_started
     report.cases = outcome.cases
     report.notes.extend(outcome.notes)
-    order = list(response_checks.CHECKS)
-    schema_results = sorted(
-        (r for r in outcome.results.values() if r.group != "response"), key=lambda r: r.name
-    )
-    response_results = sorted(
-        (r for r in outcome.results.values() if r.group == "response"),
-        key=lambda r: order.index(r.name),
-    )
-    report.results.extend(schema_results)
-    report.results.extend(response_results)
-
+    results = dict(outcome.results)
+    properties: list[CheckResult] = []
     if level is not Level.SCHEMA:
         say(f"properties: targeted hypothesis properties ({level.value} level)")
-        report.results.extend(
-            _run_properties(
-                target,
-                level,
-                max_examples=max_examples,
-                seed=seed,
-                notes=report.notes,
-                time_budget=max_time,
-                progress=progress,
-            )
+
+        def on_result(item: CheckResult) -> None:
+            say(f"property {item.name}: {item.verdict} ({item.passed} passed)")
+
+        found = run_properties(
+            target,
+            level,
+            max_examples=max_examples,
+            seed=seed,
+            time_budget=max_time,
+            on_result=on_result,
+            workers=workers,
+            context=context,
         )
+        properties = found.properties
+        for name, extra in found.responses.items():
+            if name in results:
+                results[name].merge(extra)
+            else:
+                results[name] = extra
+    if target.context_length is None and level is not Level.SCHEMA:
+        report.notes.append(
+            "the context length is unknown: the window-dependent rules were not exercised "
+            "(give --context-length)"
+        )
+    report.results.extend(_ordered(results, level))
+    report.results.extend(properties)
     report.duration = time.monotonic() - started
     say(
         f"done in {report.duration:.1f}s: {report.cases} schemathesis request(s), "

@@ -1,9 +1,15 @@
-"""How the suite drives schemathesis: the config, the spec as schemathesis should read it, the
-hooks (model pinning, documented rejections) and the translation of engine events into
+"""The one place where the suite meets schemathesis: the config, the spec as schemathesis must
+read it, the hooks (model pinning, documented rejections), the per-response rules registered as
+schemathesis checks, and the translation of engine events into
 :class:`~chat_text_conformance.results.CheckResult` objects.
 
-Shared by the runner (:func:`chat_text_conformance.run`) and by ``st run`` through
+Run state lives in a :class:`SchemathesisRun` attached to the loaded schema (no module globals),
+so runs can overlap. Used by the runner (:func:`run_schemathesis`) and by ``st run`` through
 :mod:`chat_text_conformance.st_hooks`, so both apply the same rules.
+
+Streams: schemathesis reads an event stream until it ends, :data:`STREAM_MAX_EVENTS` events or
+the request timeout; a stream it cut is *inconclusive* for every rule that needs its end, never a
+failure.
 """
 
 from __future__ import annotations
@@ -21,42 +27,57 @@ from schemathesis.config._checks import NEGATIVE_DATA_REJECTION_EXPECTED_STATUSE
 
 import chat_text_spec
 
-from . import response_checks
-from .results import CheckResult, Failure
+from . import checks
+from .checks.builtins import DISABLED_BUILTINS, TRANSPORT
+from .reproducer import curl_command
+from .results import CheckResult, Failure, RequestRecord
 from .target import Level, Target
 
 __all__ = [
     "SENSITIVE_MARKERS",
+    "STREAM_MAX_EVENTS",
     "SchemathesisOutcome",
+    "SchemathesisRun",
     "adapt_spec",
+    "attach",
     "build_config",
     "is_documented_rejection",
     "pin_model",
+    "register_checks",
     "run_schemathesis",
 ]
+
+STREAM_MAX_EVENTS = 100_000
+"""The suite's cap on the events of one stream it reads in the schemathesis part (its time cap
+is the request timeout). A stream cut there is inconclusive, never a failure."""
 
 SENSITIVE_MARKERS = ["key", "secret", "password", "auth", "session", "passwd", "credential"]
 """schemathesis's default markers minus ``token``: that one hides ``max_tokens`` and every
 ``usage.*_tokens`` in reports. The Authorization header is still redacted (``auth``)."""
 
-TRANSPORT_CHECK = "server_answers_every_request"
+TRANSPORT_CHECK = TRANSPORT
 """Name under which network errors (timeouts, resets, refused connections) are reported."""
 
 
-def adapt_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    """The spec as schemathesis 4.32 must read it to validate streams.
+def adapt_spec(spec: dict[str, Any], model: str | None = None) -> dict[str, Any]:
+    """The spec as schemathesis 4.32 must read it, in memory (``openapi.yaml`` is not changed).
 
-    For OpenAPI < 3.2, schemathesis takes a ``text/event-stream`` media type's ``schema`` as the
-    schema of *each event* (an object ``{data, event, id?, retry?}``), so the spec's whole-stream
-    ``{type: string, contentSchema: ChatTextChunk}`` fails every streamed answer. This rewrites it
-    in memory into the per-event form (``data`` is ``[DONE]`` or a JSON ``ChatTextChunk``), so
-    the built-in schema check validates every chunk. ``openapi.yaml`` itself is not changed.
+    * For OpenAPI < 3.2, schemathesis takes a ``text/event-stream`` media type's ``schema`` as
+      the schema of *each event* (an object ``{data, event, id?, retry?}``), so the spec's
+      whole-stream ``{type: string, contentSchema: ChatTextChunk}`` fails every streamed answer.
+      It is rewritten into the per-event form (``data`` is ``[DONE]`` or a JSON
+      ``ChatTextChunk``), so the built-in schema check validates every chunk.
+    * With ``model``, every request example names that model: the examples phase sends the
+      spec's examples as they are (no ``map_case``), and a server without the example's model
+      rightly answers ``404``.
     """
     adapted = copy.deepcopy(spec)
-    for path_item in adapted.get("paths", {}).values():
+    for path, path_item in adapted.get("paths", {}).items():
         for operation in path_item.values():
             if not isinstance(operation, dict):
                 continue
+            if model is not None and path == chat_text_spec.OPERATION_PATH:
+                _pin_examples(operation, adapted, model)
             for response in operation.get("responses", {}).values():
                 media = response.get("content", {}).get("text/event-stream")
                 if not isinstance(media, dict):
@@ -83,6 +104,19 @@ def adapt_spec(spec: dict[str, Any]) -> dict[str, Any]:
                 }
                 media.pop("examples", None)
     return adapted
+
+
+def _pin_examples(operation: dict[str, Any], document: dict[str, Any], model: str) -> None:
+    body = operation.get("requestBody")
+    if not isinstance(body, dict):
+        return
+    body = chat_text_spec.resolve(body, document)
+    for media in body.get("content", {}).values():
+        for example in media.get("examples", {}).values():
+            value = chat_text_spec.resolve(example, document).get("value")
+            pin_model(value, model)
+        if isinstance(media.get("example"), dict):
+            pin_model(media["example"], model)
 
 
 def _model_bounds() -> tuple[int, int]:
@@ -122,7 +156,7 @@ def prompt_surely_fits(body: Any, context_length: int | None) -> bool:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         return False
-    bound = 0
+    bound = MAX_TOKENS_PER_MESSAGE_OVERHEAD
     for message in messages:
         content = message.get("content") if isinstance(message, dict) else None
         if not isinstance(content, str):
@@ -160,12 +194,13 @@ def build_config(
     workers: int = 1,
 ) -> dict[str, Any]:
     """The schemathesis configuration (as the dict ``schemathesis.toml`` would hold)."""
-    custom = {name: {"enabled": level is not Level.SCHEMA} for name in response_checks.CHECKS}
+    custom = {r.id: {"enabled": checks.runs_at(r, level)} for r in checks.RESPONSE_RULES}
     config: dict[str, Any] = {
         "base-url": target.base_url,
         "auth": {"openapi": {"bearerAuth": {"bearer": target.token}}},
         "request-timeout": target.request_timeout,
         "request-retries": 0,
+        "max-stream-events": STREAM_MAX_EVENTS,
         # Keep testing after a failure: a verdict lists every failing check, not the first.
         "continue-on-failure": True,
         "workers": workers,
@@ -180,6 +215,7 @@ def build_config(
             "negative_data_rejection": {
                 "expected-statuses": [*NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES, "413"]
             },
+            **{name: {"enabled": False} for name in DISABLED_BUILTINS},
             **custom,
         },
         "output": {"sanitization": {"sensitive-markers": SENSITIVE_MARKERS}},
@@ -191,26 +227,233 @@ def build_config(
     return config
 
 
+# ---------------------------------------------------------------------------------------------
+# Per-run state and the per-response rules as schemathesis checks
+
+
+@dataclass
+class SchemathesisRun:
+    """Everything one schemathesis run shares: the rules' context and their results."""
+
+    context: checks.RunContext
+    level: Level
+    base_url: str = ""
+    results: dict[str, CheckResult] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _judged: dict[tuple[int, str], bool] = field(default_factory=dict)
+
+    def result(self, name: str) -> CheckResult:
+        if name not in self.results:
+            group = "response" if name in _RESPONSE_IDS else "schema"
+            self.results[name] = CheckResult(name=name, group=group)
+        return self.results[name]
+
+
+_RESPONSE_IDS = {r.id for r in checks.RESPONSE_RULES}
+_RUN_ATTRIBUTE = "_chat_text_conformance_run"
+_REGISTERED: set[str] = set()
+_REGISTER_LOCK = threading.Lock()
+
+
+def attach(schema: Any, run: SchemathesisRun) -> None:
+    """Make ``run`` the state the registered checks use for operations of ``schema``."""
+    setattr(schema, _RUN_ATTRIBUTE, run)
+
+
+def _run_for(case: Any, fallback: Callable[[], SchemathesisRun] | None) -> SchemathesisRun | None:
+    schema = getattr(getattr(case, "operation", None), "schema", None)
+    run: SchemathesisRun | None = getattr(schema, _RUN_ATTRIBUTE, None)
+    if run is None and fallback is not None and schema is not None:
+        with _REGISTER_LOCK:
+            run = getattr(schema, _RUN_ATTRIBUTE, None)
+            if run is None:
+                run = fallback()
+                setattr(schema, _RUN_ATTRIBUTE, run)
+    return run
+
+
+def _header(headers: Any, name: str) -> str:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return str(value[0] if isinstance(value, list | tuple) and value else value)
+    return ""
+
+
+def exchange_from_schemathesis(
+    case: Any, response: Any, context: checks.RunContext
+) -> checks.Exchange:
+    """Build an :class:`~chat_text_conformance.checks.Exchange` from a schemathesis case and
+    response."""
+    request = getattr(response, "request", None)
+    authorization = _header(getattr(request, "headers", {}) or {}, "authorization")
+    token = None
+    if authorization.lower().startswith("bearer "):
+        token = authorization[len("bearer ") :].strip()
+    headers = tuple(
+        (str(k).lower(), str(v[0] if isinstance(v, list | tuple) and v else v))
+        for k, v in response.headers.items()
+    )
+    cut = None
+    if getattr(response, "stream_cut_short", False):
+        cut = (
+            f"the suite stopped reading the stream (its cap: {STREAM_MAX_EVENTS} events or the "
+            "request timeout); not a server failure"
+        )
+    body = case.body
+    return checks.Exchange(
+        request=body if isinstance(body, dict) else None,
+        status=int(response.status_code),
+        content_type=checks.media_type(_header(response.headers, "content-type")),
+        body=bytes(response.content or b""),
+        context=context,
+        headers=headers,
+        token=token,
+        cut_short=cut,
+        key=id(response),
+    )
+
+
+def request_record(request: Any, token: str | None) -> RequestRecord | None:
+    """A schemathesis request (prepared or recorded) as a :class:`RequestRecord`."""
+    if request is None:
+        return None
+    from urllib.parse import urlsplit
+
+    url = str(getattr(request, "url", None) or getattr(request, "uri", ""))
+    parts = urlsplit(url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    body = getattr(request, "body", None)
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    return RequestRecord.build(
+        str(getattr(request, "method", "POST")),
+        path or chat_text_spec.OPERATION_PATH,
+        getattr(request, "headers", {}) or {},
+        body,
+        token,
+    )
+
+
+def _as_schemathesis_check(
+    rule: checks.Rule, fallback: Callable[[], SchemathesisRun] | None
+) -> Callable[..., Any]:
+    assert rule.check is not None
+    judge = rule.check
+
+    def check(ctx: Any, response: Any, case: Any) -> bool | None:
+        run = _run_for(case, fallback)
+        if run is None:
+            return None
+        exchange = exchange_from_schemathesis(case, response, run.context)
+        first_time = False
+        with run.lock:
+            if (exchange.key, rule.id) not in run._judged:
+                run._judged[(exchange.key, rule.id)] = True
+                first_time = True
+        try:
+            held = judge(exchange)
+        except checks.NotApplicable as outcome:
+            if first_time:
+                with run.lock:
+                    run.result(rule.id).record_not_exercised(outcome.reason)
+            return None
+        except checks.Inconclusive as outcome:
+            if first_time:
+                with run.lock:
+                    run.result(rule.id).record_inconclusive(outcome.reason)
+            return None
+        except checks.CheckFailed as failure:
+            if first_time:
+                record = request_record(getattr(response, "request", None), run.context.token)
+                with run.lock:
+                    run.result(rule.id).record_failure(
+                        Failure(
+                            check=rule.id,
+                            message=failure.message,
+                            expected=failure.expected,
+                            actual=failure.actual,
+                            reproducer=curl_command(run.base_url, record) if record else "",
+                            request=record,
+                        )
+                    )
+            detail = failure.message
+            if failure.expected or failure.actual:
+                detail += f" (expected {failure.expected}; got {failure.actual})"
+            raise AssertionError(detail) from None
+        if first_time:
+            with run.lock:
+                result = run.result(rule.id)
+                if held:
+                    result.record_pass()
+                else:
+                    result.record_not_exercised("does not apply")
+        return None
+
+    check.__name__ = rule.id
+    check.__qualname__ = rule.id
+    check.__doc__ = rule.statement
+    return check
+
+
+def register_checks(fallback: Callable[[], SchemathesisRun] | None = None) -> list[str]:
+    """Register every per-response rule as a schemathesis check (once per process).
+
+    ``fallback`` makes the state for a schema no run was attached to (``st run`` with the
+    hooks). Returns the registered names.
+    """
+    import schemathesis
+
+    with _REGISTER_LOCK:
+        for rule in checks.RESPONSE_RULES:
+            if rule.id not in _REGISTERED:
+                schemathesis.check(_as_schemathesis_check(rule, fallback))
+                _REGISTERED.add(rule.id)
+    return [rule.id for rule in checks.RESPONSE_RULES]
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+
+
 @dataclass
 class SchemathesisOutcome:
     results: dict[str, CheckResult] = field(default_factory=dict)
     cases: int = 0
     notes: list[str] = field(default_factory=list)
 
-    def result(self, name: str) -> CheckResult:
-        if name not in self.results:
-            group = "response" if name in response_checks.CHECKS else "schema"
-            self.results[name] = CheckResult(name=name, group=group)
-        return self.results[name]
-
 
 _TESTING_PHASES = {"examples", "coverage", "fuzzing", "stateful"}
 _EXPECTED_GOT = re.compile(
     r"^(?P<message>.*) \(expected (?P<expected>.*); got (?P<actual>.*)\)$", re.S
 )
+_EXPECTED = {
+    "positive_data_acceptance": "a 2xx answer to a request valid against the request schema",
+    "negative_data_rejection": "a 4xx answer to a request invalid against the request schema",
+    "not_a_server_error": "no 5xx answer",
+    "status_code_conformance": "a status code documented for the operation",
+    "content_type_conformance": "a Content-Type documented for the status",
+    "response_schema_conformance": "a body matching the documented schema",
+    "response_headers_conformance": "the documented response headers",
+    "missing_required_header": "401 without the Authorization header",
+    "ignored_auth": "401 for a missing or wrong token",
+    "unsupported_method": "405 for an undocumented method",
+    "allow_header_conformance": "an Allow header on a 405",
+}
 
 
-def _failure_from_node(name: str, info: Any, redact: Callable[[str], str]) -> Failure:
+def _preview(data: bytes | None, limit: int = 300) -> str:
+    text = (data or b"").decode("utf-8", errors="replace")
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+
+
+def _builtin_failure(
+    name: str,
+    info: Any,
+    interaction: Any,
+    base_url: str,
+    redact: Callable[[str], str],
+    token: str,
+) -> Failure:
     failure = info.failure
     text = str(failure.message or "").strip()
     expected = actual = ""
@@ -219,12 +462,17 @@ def _failure_from_node(name: str, info: Any, redact: Callable[[str], str]) -> Fa
         text, expected, actual = match["message"], match["expected"], match["actual"]
     title = str(failure.title or "")
     message = text if not title or title == "Custom check failed" else f"{title}: {text}"
+    record = request_record(getattr(interaction, "request", None), token)
+    response = getattr(interaction, "response", None)
+    if not actual and response is not None:
+        actual = f"HTTP {response.status_code}: {_preview(response.content)}"
     return Failure(
         check=name,
-        message=redact(message),
-        expected=redact(expected),
+        message=redact(message or title),
+        expected=redact(expected or _EXPECTED.get(name, "")),
         actual=redact(actual),
-        reproducer=redact(str(info.code_sample or "")),
+        reproducer=curl_command(base_url, record) if record else "",
+        request=record,
     )
 
 
@@ -234,12 +482,14 @@ def run_schemathesis(
     *,
     max_examples: int,
     seed: int | None,
+    context: checks.RunContext,
     max_time: float | None = None,
     app: Any = None,
+    workers: int = 1,
     progress: Callable[[str], None] | None = None,
 ) -> SchemathesisOutcome:
     """All schemathesis phases (examples, coverage, fuzzing; positive and negative data) with
-    every built-in check, plus the per-response checks at semantic and strict levels."""
+    every built-in check, plus the per-response rules at the semantic and strict levels."""
     import schemathesis
     from schemathesis.config import SchemathesisConfig
     from schemathesis.engine import from_schema
@@ -250,25 +500,27 @@ def run_schemathesis(
             progress(line)
 
     def redact(text: str) -> str:
-        return text.replace(target.token, "***") if target.token else text
+        return text.replace(target.token, "$CHAT_TEXT_TOKEN") if target.token else text
 
-    response_checks.register_with_schemathesis()
-    response_checks.set_context_length(target.context_length)
-    response_checks.reset_applied()
+    register_checks()
     config = SchemathesisConfig.from_dict(
-        build_config(target, level, max_examples=max_examples, seed=seed)
+        build_config(target, level, max_examples=max_examples, seed=seed, workers=workers)
     )
-    schema = schemathesis.openapi.from_dict(adapt_spec(chat_text_spec.load_spec()), config=config)
+    schema = schemathesis.openapi.from_dict(
+        adapt_spec(chat_text_spec.load_spec(), target.model), config=config
+    )
+    state = SchemathesisRun(context=context, level=level, base_url=target.base_url)
+    attach(schema, state)
     if app is not None:
         schema.app = app
 
     @schema.hook("map_case")
-    def map_case(context: Any, case: Any) -> Any:
+    def map_case(hook_context: Any, case: Any) -> Any:
         case.body = pin_model(case.body, target.model)
         return case
 
     @schema.hook("filter_failure")
-    def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
+    def filter_failure(hook_context: Any, failure: Any, case: Any, response: Any) -> bool:
         return not (
             isinstance(failure, RejectedPositiveData)
             and is_documented_rejection(response, case.body, target.context_length)
@@ -292,29 +544,31 @@ def run_schemathesis(
         watchdog.daemon = True
         watchdog.start()
     try:
-        _consume(stream, outcome, say, redact, started)
+        _consume(stream, outcome, state, say, redact, started, target)
     finally:
         if watchdog is not None:
             watchdog.cancel()
             watchdog.join()
     if expired.is_set():
         outcome.notes.append(f"schemathesis stopped at its time budget ({max_time:g}s)")
-    for name, applied in response_checks.applied_counts().items():
-        if name in outcome.results:
-            outcome.results[name].passed = applied
-    if outcome.cases and TRANSPORT_CHECK in outcome.results:
-        outcome.results[TRANSPORT_CHECK].passed = max(
-            0, outcome.cases - outcome.results[TRANSPORT_CHECK].failed
+    for name, result in state.results.items():
+        outcome.results[name] = result
+    if outcome.cases:
+        transport = outcome.results.setdefault(
+            TRANSPORT_CHECK, CheckResult(TRANSPORT_CHECK, "schema")
         )
+        transport.passed = max(0, outcome.cases - transport.failed)
     return outcome
 
 
 def _consume(
     stream: Any,
     outcome: SchemathesisOutcome,
+    state: SchemathesisRun,
     say: Callable[[str], None],
     redact: Callable[[str], str],
     started: float,
+    target: Target,
 ) -> None:
     from schemathesis.engine import StopReason, events
 
@@ -339,49 +593,65 @@ def _consume(
             recorder = event.recorder
             phase_cases += len(recorder.interactions)
             outcome.cases += len(recorder.interactions)
-            for nodes in recorder.checks.values():
+            for case_id, nodes in recorder.checks.items():
                 for node in nodes:
-                    result = outcome.result(node.name)
-                    if node.status.value == "success":
-                        result.record_pass()
-                    elif node.failure_info is not None:
-                        phase_failures += 1
-                        result.record_failure(
-                            _failure_from_node(node.name, node.failure_info, redact)
-                        )
+                    if node.name in _RESPONSE_IDS:
+                        # judged and recorded by the check itself, with its request
+                        if node.failure_info is not None:
+                            phase_failures += 1
+                        continue
+                    with state.lock:
+                        result = state.result(node.name)
+                        if node.status.value == "success":
+                            result.record_pass()
+                        elif node.failure_info is not None:
+                            phase_failures += 1
+                            result.record_failure(
+                                _builtin_failure(
+                                    node.name,
+                                    node.failure_info,
+                                    recorder.interactions.get(case_id),
+                                    target.base_url,
+                                    redact,
+                                    target.token,
+                                )
+                            )
         elif isinstance(event, events.NonFatalError):
             message = redact(str(event.info.message or event.value)).strip()
             title = redact(str(getattr(event.info, "title", "") or "error"))
-            sample = redact(str(getattr(event.info, "code_sample", "") or ""))
-            outcome.result(TRANSPORT_CHECK).record_failure(
-                Failure(
-                    check=TRANSPORT_CHECK,
-                    message=f"{title}: {message.splitlines()[0] if message else ''}",
-                    expected="an HTTP response within the request timeout",
-                    actual=message[:500],
-                    reproducer=sample,
-                )
-            )
-        elif isinstance(event, events.FatalError):
-            outcome.result(TRANSPORT_CHECK).record_failure(
-                Failure(
-                    check=TRANSPORT_CHECK,
-                    message=f"schemathesis stopped: {redact(str(event.exception))}",
-                    expected="a complete run",
-                    actual=type(event.exception).__name__,
-                )
-            )
-        elif isinstance(event, events.EngineFinished):
-            if event.stop_reason == StopReason.SERVER_UNAVAILABLE:
-                outcome.result(TRANSPORT_CHECK).record_failure(
+            with state.lock:
+                state.result(TRANSPORT_CHECK).record_failure(
                     Failure(
                         check=TRANSPORT_CHECK,
-                        message="the server stopped responding during the run",
-                        expected="a server that keeps answering",
-                        actual="server unavailable",
+                        message=f"{title}: {message.splitlines()[0] if message else ''}",
+                        expected="an HTTP response within the request timeout",
+                        actual=message[:500],
+                        reproducer=redact(str(getattr(event.info, "code_sample", "") or "")),
                     )
                 )
-            for failure in event.failures:
-                outcome.result("after_run").record_failure(
-                    Failure(check="after_run", message=redact(str(failure.message)))
+        elif isinstance(event, events.FatalError):
+            with state.lock:
+                state.result(TRANSPORT_CHECK).record_failure(
+                    Failure(
+                        check=TRANSPORT_CHECK,
+                        message=f"schemathesis stopped: {redact(str(event.exception))}",
+                        expected="a complete run",
+                        actual=type(event.exception).__name__,
+                    )
                 )
+        elif isinstance(event, events.EngineFinished):
+            if event.stop_reason == StopReason.SERVER_UNAVAILABLE:
+                with state.lock:
+                    state.result(TRANSPORT_CHECK).record_failure(
+                        Failure(
+                            check=TRANSPORT_CHECK,
+                            message="the server stopped responding during the run",
+                            expected="a server that keeps answering",
+                            actual="server unavailable",
+                        )
+                    )
+            for failure in event.failures:
+                with state.lock:
+                    state.result("after_run").record_failure(
+                        Failure(check="after_run", message=redact(str(failure.message)))
+                    )

@@ -3,11 +3,12 @@
 Loaded by the repository's ``schemathesis.toml`` (``hooks = "chat_text_conformance.st_hooks"``).
 It makes a plain ``st run`` apply the suite's rules:
 
-* the per-response LLM checks (:mod:`chat_text_conformance.response_checks`) are registered as
+* the per-response rules (:mod:`chat_text_conformance.checks`) are registered as
   custom checks, so they run on every response next to the built-in ones;
 * every generated request is pinned to ``$CHAT_TEXT_MODEL`` (default: the model of the spec's
   first request example) through ``map_case`` (the coverage phase ignores ``map_body``);
-* the stream response schema is read per event (see :func:`st_integration.adapt_spec`);
+* the stream response schema is read per event, and the spec's request examples name
+  ``$CHAT_TEXT_MODEL`` (see :func:`schemathesis_adapter.adapt_spec`);
 * a valid request refused for a documented reason (``400 prompt_too_long``, ``413``) is not a
   ``positive_data_acceptance`` failure;
 * ``$CHAT_TEXT_TOKEN``, when set, is sent as the bearer token (or pass
@@ -29,8 +30,14 @@ from schemathesis.openapi.checks import RejectedPositiveData
 
 import chat_text_spec
 
-from . import response_checks
-from .st_integration import adapt_spec, is_documented_rejection, pin_model
+from . import checks
+from .schemathesis_adapter import (
+    SchemathesisRun,
+    adapt_spec,
+    is_documented_rejection,
+    pin_model,
+    register_checks,
+)
 
 __all__ = ["MODEL_ENV", "TOKEN_ENV", "default_model"]
 
@@ -57,8 +64,15 @@ def _context_length() -> int | None:
     return int(raw) if raw.isdigit() and int(raw) > 0 else None
 
 
-response_checks.register_with_schemathesis()
-response_checks.set_context_length(_context_length())
+def _new_run() -> SchemathesisRun:
+    """The rules' state for a schema loaded by ``st run`` (one per loaded schema)."""
+    context = checks.RunContext(
+        context_length=_context_length(), token=os.environ.get(TOKEN_ENV) or None
+    )
+    return SchemathesisRun(context=context, level=checks.Level.SEMANTIC)
+
+
+register_checks(fallback=_new_run)
 
 
 def _schema_has_own(context: Any, name: str) -> bool:
@@ -69,7 +83,7 @@ def _schema_has_own(context: Any, name: str) -> bool:
 
 @schemathesis.hook
 def before_load_schema(context: Any, raw_schema: dict[str, Any]) -> None:
-    adapted = adapt_spec(raw_schema)
+    adapted = adapt_spec(raw_schema, default_model())
     raw_schema.clear()
     raw_schema.update(adapted)
 

@@ -1,0 +1,193 @@
+"""The rule catalogue: every rule of the suite, declared once, with its level and its source.
+
+A rule is what a failure means: "the server contradicts this sentence of ``openapi.yaml`` or of
+the vendor document". Each one is declared here (per-response rules and properties with the
+:func:`rule` decorator next to their code; schemathesis built-ins and client rules by
+:func:`declare`) with
+
+* ``id``: the name reports, JUnit and ``--list-checks`` use;
+* ``statement``: what must hold, in one line;
+* ``level``: the lowest level that runs it (``schema`` < ``semantic`` < ``strict``);
+* ``sources``: JSON pointers into ``openapi.yaml`` and/or sentences of the vendor document.
+
+A rule without a source cannot be declared. The tests resolve every pointer and find every
+vendor sentence in the document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from ..target import Level
+
+__all__ = [
+    "KINDS",
+    "Rule",
+    "Source",
+    "catalogue",
+    "declare",
+    "get",
+    "rule",
+    "spec",
+    "vendor",
+]
+
+Kind = Literal["schema", "response", "property", "client"]
+KINDS: tuple[Kind, ...] = ("schema", "response", "property", "client")
+SPEC_FILE = "openapi.yaml"
+VENDOR_DOCUMENT = "vendor document"
+
+
+@dataclass(frozen=True)
+class Source:
+    document: str
+    """``openapi.yaml`` or ``vendor document``."""
+    where: str
+    """A JSON pointer (``openapi.yaml``) or a sentence quoted verbatim (vendor document)."""
+
+    def __str__(self) -> str:
+        if self.document == SPEC_FILE:
+            return f"{SPEC_FILE}#{self.where}"
+        return f'{VENDOR_DOCUMENT}: "{self.where}"'
+
+
+def spec(pointer: str) -> Source:
+    """A JSON pointer into ``openapi.yaml`` (``/components/schemas/Usage``)."""
+    if not pointer.startswith("/"):
+        raise ValueError(f"a JSON pointer starts with '/': {pointer!r}")
+    return Source(SPEC_FILE, pointer)
+
+
+def vendor(sentence: str) -> Source:
+    """A sentence of the vendor document the API was created from, quoted verbatim."""
+    return Source(VENDOR_DOCUMENT, sentence)
+
+
+OPERATION = "/paths/~1inference~1chat_text/post"
+"""JSON pointer of the operation, for sources."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    statement: str
+    level: Level
+    kind: Kind
+    sources: tuple[Source, ...]
+    check: Callable[..., Any] | None = None
+    """The function that evaluates it (``None`` for schemathesis built-ins)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "statement": self.statement,
+            "level": self.level.value,
+            "kind": self.kind,
+            "sources": [{"document": s.document, "where": s.where} for s in self.sources],
+        }
+
+
+_RULES: dict[str, Rule] = {}
+_SEQUENCE: dict[str, int] = {}
+_LEVEL_ORDER = {Level.SCHEMA: 0, Level.SEMANTIC: 1, Level.STRICT: 2}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def declare(
+    id: str,
+    statement: str,
+    *,
+    level: Level,
+    kind: Kind,
+    sources: Sequence[Source],
+    check: Callable[..., Any] | None = None,
+) -> Rule:
+    """Add a rule to the catalogue (once per id; a second, different declaration is an error)."""
+    if not sources:
+        raise ValueError(f"rule {id!r} has no source: cite openapi.yaml or the vendor document")
+    if not statement or "\n" in statement:
+        raise ValueError(f"rule {id!r} needs a one-line statement")
+    declared = Rule(id, statement, Level(level), kind, tuple(sources), check)
+    existing = _RULES.get(id)
+    if existing is not None and existing.to_json() != declared.to_json():
+        raise ValueError(f"rule {id!r} is declared twice, differently")
+    _RULES[id] = declared
+    _SEQUENCE.setdefault(id, len(_SEQUENCE))
+    return declared
+
+
+def rule(
+    statement: str,
+    *,
+    level: Level,
+    kind: Kind,
+    sources: Sequence[Source],
+    id: str | None = None,
+) -> Callable[[F], F]:
+    """Decorator: declare the function as the rule named after it (or ``id``)."""
+
+    def register(fn: F) -> F:
+        declare(
+            id or fn.__name__,
+            statement,
+            level=level,
+            kind=kind,
+            sources=sources,
+            check=fn,
+        )
+        return fn
+
+    return register
+
+
+def _load_all() -> None:
+    # Importing the modules that declare rules fills the catalogue.
+    from .. import client_conformance, properties  # noqa: F401
+    from . import answer, builtins, schema, streaming, usage  # noqa: F401
+
+
+def catalogue(kind: Kind | None = None, level: Level | None = None) -> list[Rule]:
+    """Every rule (of one kind, and/or run at ``level``), in declaration order."""
+    _load_all()
+    rules: Iterator[Rule] = iter(sorted(_RULES.values(), key=_report_order))
+    if kind is not None:
+        rules = (r for r in rules if r.kind == kind)
+    if level is not None:
+        rules = (r for r in rules if _LEVEL_ORDER[r.level] <= _LEVEL_ORDER[Level(level)])
+    return list(rules)
+
+
+_KIND_ORDER = {"schema": 0, "response": 1, "property": 2, "client": 3}
+_MODULE_ORDER = (
+    ".checks.builtins",
+    ".checks.schema",
+    ".checks.usage",
+    ".checks.answer",
+    ".checks.streaming",
+    ".properties.prompt",
+    ".properties.context",
+    ".properties.fields",
+    ".properties.validation",
+    ".properties.streaming",
+)
+
+
+def _report_order(item: Rule) -> tuple[int, int, int]:
+    module = getattr(item.check, "__module__", "") if item.check is not None else ""
+    rank = next(
+        (i for i, suffix in enumerate(_MODULE_ORDER) if module.endswith(suffix)),
+        0 if item.kind == "schema" else len(_MODULE_ORDER),
+    )
+    return _KIND_ORDER[item.kind], rank, _SEQUENCE[item.id]
+
+
+def get(id: str) -> Rule:
+    _load_all()
+    return _RULES[id]
+
+
+def runs_at(rule: Rule, level: Level) -> bool:
+    return _LEVEL_ORDER[rule.level] <= _LEVEL_ORDER[Level(level)]

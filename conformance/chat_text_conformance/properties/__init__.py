@@ -1,0 +1,132 @@
+"""Targeted properties of a chat-text server: the LLM promises no single response shows.
+
+Each property drives purpose-built requests (conversations, limits and field values drawn with
+hypothesis or derived from the spec) and compares the answers *with each other*; every reply is
+also judged by the per-response rules (see :mod:`._harness`). Modules by theme:
+
+* :mod:`.prompt`: truncation to prompt_truncate_len, prompt token counting;
+* :mod:`.context`: max_tokens lowered to fit, the window's edge, prompt_too_long;
+* :mod:`.fields`: null ≡ omitted ≡ default; (strict) finish_reason when max_tokens cuts;
+* :mod:`.validation`: auth, invalid values, boundary values;
+* :mod:`.streaming`: stream vs plain answer; (strict) determinism at temperature 0.
+
+Entry point: :func:`run_properties`. It never raises for anything the server does (hangs,
+resets, garbage): such things become failures. Requests time out after
+``target.request_timeout`` seconds; after a few transport failures in a row the server is
+considered down and the remaining examples are skipped (one failure per property says so).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from .. import checks
+from ..results import CheckResult, Failure
+from ..target import Level, Target
+from . import context as window  # noqa: F401 - importing a theme registers its properties
+from . import fields, prompt, streaming, validation  # noqa: F401
+from ._harness import (
+    GROUP,
+    PROPERTIES,
+    Ledger,
+    OutOfTime,
+    Property,
+    PropertyRun,
+    ServerDown,
+    Session,
+)
+
+__all__ = ["PROPERTIES", "Property", "PropertyOutcome", "run_properties"]
+
+
+@dataclass
+class PropertyOutcome:
+    """The properties' results, and the per-response rules' results on their traffic."""
+
+    properties: list[CheckResult] = field(default_factory=list)
+    responses: dict[str, CheckResult] = field(default_factory=dict)
+    requests: int = 0
+
+
+def run_properties(
+    target: Target,
+    level: Level,
+    *,
+    max_examples: int,
+    seed: int | None,
+    time_budget: float | None = None,
+    only: Sequence[str] | None = None,
+    on_result: Callable[[CheckResult], None] | None = None,
+    fail_fast: bool = False,
+    workers: int = 1,
+    context: checks.RunContext | None = None,
+) -> PropertyOutcome:
+    """Run every property of ``level`` (none at the schema level) against ``target``.
+
+    ``max_examples`` is the hypothesis budget of each property (some use a fraction of it,
+    some add a fixed set of cases derived from the spec); ``seed`` makes the run reproducible.
+    ``time_budget`` (seconds) stops sending requests once spent, reporting what was left
+    unchecked as a failure. ``only`` restricts the run to the named properties. ``on_result``
+    is called after each property (for progress output). ``fail_fast`` stops after the first
+    property (or per-response rule) that fails. ``workers`` requests are sent at a time.
+    ``context`` is the run's shared rule state (unique ids across the whole run).
+    """
+    outcome = PropertyOutcome()
+    if level is Level.SCHEMA:
+        return outcome
+    if context is None:
+        context = checks.RunContext(context_length=target.context_length, token=target.token)
+    wanted = {r.id for r in checks.catalogue(kind="property", level=level)}
+    by_name = {p.name: p for p in PROPERTIES}
+    selected = [
+        by_name[r.id]
+        for r in checks.catalogue(kind="property")
+        if r.id in wanted and (only is None or r.id in only)
+    ]
+    deadline = None if time_budget is None else time.monotonic() + time_budget
+    session = Session(target, deadline, workers=workers)
+    ledger = Ledger(level, target.base_url)
+    try:
+        for item in selected:
+            run = PropertyRun(
+                target, level, max(1, max_examples), seed, session, ledger, context, workers
+            )
+            run.result = CheckResult(item.name, GROUP)
+            _run_one(run, item)
+            outcome.properties.append(run.result)
+            if on_result is not None:
+                on_result(run.result)
+            if fail_fast and (not run.result.ok or any(not r.ok for r in ledger.results.values())):
+                break
+    finally:
+        session.close()
+    outcome.responses = ledger.results
+    outcome.requests = session.sent
+    return outcome
+
+
+def _run_one(run: PropertyRun, item: Property) -> None:
+    try:
+        with run.batch():
+            item.run(run)
+    except ServerDown as exc:
+        run.result.record_failure(
+            Failure(
+                check=item.name,
+                message="the server stopped answering; the rest of this property was not checked",
+                expected="an HTTP response to every request",
+                actual=str(exc),
+            )
+        )
+    except OutOfTime:
+        run.result.note = "the time budget ran out; the rest of this property was not checked"
+        run.result.record_inconclusive("the run's time budget (--max-time) ran out")
+    except Exception as exc:  # a bug in a property must not hide the other results
+        run.result.record_failure(
+            Failure(
+                check=item.name,
+                message=f"the property could not be evaluated: {type(exc).__name__}: {exc}",
+            )
+        )
