@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import json
 import os
 import random
 import sys
@@ -125,11 +126,31 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     run.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help=(
+            "requests in flight at a time, in schemathesis and in the properties (default 1); "
+            "raise it for servers that take hundreds of milliseconds per answer"
+        ),
+    )
+    run.add_argument(
         "--client",
         action="store_true",
         help="check the generated client and SDK instead of a server",
     )
     out = parser.add_argument_group("output")
+    out.add_argument(
+        "--list-checks",
+        action="store_true",
+        help="print the rule catalogue (id, level, kind, statement, sources) and exit",
+    )
+    out.add_argument(
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        help="format of --list-checks (default text)",
+    )
     out.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report")
     out.add_argument("--report-json", metavar="PATH", help="write a JSON report")
     out.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
@@ -221,6 +242,7 @@ def _execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 seed=seed,
                 progress=say,
                 max_time=args.max_time,
+                workers=args.workers,
             )
     print(reports.summary_text(report), file=out, flush=True)
     if args.junit_xml:
@@ -232,9 +254,28 @@ def _execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+def list_checks(output_format: str, out: TextIO) -> None:
+    """The rule catalogue, as text (one block per rule) or JSON."""
+    from .checks import catalogue
+
+    rules = catalogue()
+    if output_format == "json":
+        print(json.dumps([rule.to_json() for rule in rules], indent=2), file=out)
+        return
+    for rule in rules:
+        print(f"{rule.id}  [{rule.kind}, {rule.level.value}]", file=out)
+        print(f"    {rule.statement}", file=out)
+        for source in rule.sources:
+            print(f"    source: {source}", file=out)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.list_checks:
+        with contextlib.suppress(BrokenPipeError):
+            list_checks(args.format, sys.stdout)
+        return EXIT_OK
     try:
         return _execute(args, sys.stdout, sys.stderr)
     except UsageError as exc:

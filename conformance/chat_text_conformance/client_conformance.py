@@ -55,7 +55,9 @@ from hypothesis import strategies as st
 import chat_text
 import chat_text_spec
 
+from .checks.registry import declare, spec
 from .results import CheckResult, Failure
+from .target import Level
 
 __all__ = ["CHECKS", "run_client_conformance"]
 
@@ -65,19 +67,76 @@ _BASE_URL = "http://client-conformance.invalid"
 _JSON = "application/json"
 _SSE = "text/event-stream"
 
-CHECKS = (
-    "generated_client_parses_responses",
-    "sdk_parses_responses",
-    "generated_client_parses_errors",
-    "sdk_raises_typed_errors",
-    "sdk_tolerates_invalid_error_bodies",
-    "sdk_parses_streams",
-    "sdk_keeps_extra_fields",
-    "sdk_rejects_invalid_responses",
-    "sdk_rejects_malformed_json",
-    "sdk_rejects_malformed_streams",
-    "sdk_requests_match_schema",
+_R200 = "/paths/~1inference~1chat_text/post/responses/200"
+_RESPONSES = "/paths/~1inference~1chat_text/post/responses"
+_CLIENT_RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (
+        "generated_client_parses_responses",
+        "the generated client parses every valid ChatTextResponse into its model",
+        ("/components/schemas/ChatTextResponse",),
+    ),
+    (
+        "sdk_parses_responses",
+        "the SDK returns every valid ChatTextResponse with the same values",
+        ("/components/schemas/ChatTextResponse",),
+    ),
+    (
+        "generated_client_parses_errors",
+        "the generated client parses every valid ErrorResponse of each documented status",
+        ("/components/schemas/ErrorResponse", _RESPONSES),
+    ),
+    (
+        "sdk_raises_typed_errors",
+        "the SDK raises the typed error of each documented status, carrying the error body",
+        ("/components/schemas/ErrorResponse", _RESPONSES),
+    ),
+    (
+        "sdk_tolerates_invalid_error_bodies",
+        "an error status with a body that is not an ErrorResponse still raises the typed error",
+        (_RESPONSES,),
+    ),
+    (
+        "sdk_parses_streams",
+        "the SDK yields every chunk of a valid event stream (any SSE framing) and its usage",
+        (f"{_R200}/description", "/components/schemas/ChatTextChunk"),
+    ),
+    (
+        "sdk_keeps_extra_fields",
+        "extra fields the response schemas allow are kept, not rejected",
+        ("/components/schemas/ChatTextResponse",),
+    ),
+    (
+        "sdk_rejects_invalid_responses",
+        "a 200 body that does not match ChatTextResponse raises ResponseValidationError",
+        ("/components/schemas/ChatTextResponse",),
+    ),
+    (
+        "sdk_rejects_malformed_json",
+        "a 200 body that is not JSON raises ResponseValidationError",
+        (f"{_R200}/content",),
+    ),
+    (
+        "sdk_rejects_malformed_streams",
+        "a stream cut short, without [DONE], or with a malformed event raises an error",
+        (f"{_R200}/description",),
+    ),
+    (
+        "sdk_requests_match_schema",
+        "every request the SDK sends is valid against ChatTextRequest and omits unset fields",
+        ("/components/schemas/ChatTextRequest", "/info/description"),
+    ),
 )
+for _id, _statement, _pointers in _CLIENT_RULES:
+    declare(
+        _id,
+        _statement,
+        level=Level.SEMANTIC,
+        kind="client",
+        sources=[spec(pointer) for pointer in _pointers],
+    )
+
+CHECKS = tuple(rule_id for rule_id, _, _ in _CLIENT_RULES)
+"""Every client rule, in report order."""
 
 
 # --------------------------------------------------------------------------------------------
