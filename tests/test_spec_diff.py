@@ -27,7 +27,7 @@ import yaml
 from chat_text_spec import diff as spec_diff
 from chat_text_spec import regenerate
 from chat_text_spec.diff import cli
-from chat_text_spec.diff.rules import SEVERITIES
+from chat_text_spec.diff.rules import CATALOGUE, SEVERITIES, get_rule
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -136,6 +136,60 @@ def test_corpus_is_big_enough_and_covers_all_kinds() -> None:
         kinds.update(c["severity"] for c in case["expect"]["changes"])
     assert set(kinds) == set(SEVERITIES)
     assert set(bumps) == {"major", "minor", "patch", "none"}
+
+
+def _expected_rules(path: Path) -> set[str]:
+    case = yaml.load(path.read_text(), Loader=LOADER)  # noqa: S506
+    return {c["rule"] for c in case["expect"]["changes"]}
+
+
+def test_every_rule_has_a_corpus_pair_that_shows_it() -> None:
+    """The catalogue names, for every rule, pairs whose expected changes include it."""
+    stems = {p.stem: p for p in CASES}
+    problems = []
+    for rule in CATALOGUE:
+        if not rule.pairs:
+            problems.append(f"{rule.id}: no corpus pair")
+        for pair in rule.pairs:
+            if pair not in stems:
+                problems.append(f"{rule.id}: pair {pair} is not in the corpus")
+            elif rule.id not in _expected_rules(stems[pair]):
+                problems.append(f"{rule.id}: pair {pair} does not expect this rule")
+    assert problems == []
+
+
+def test_every_corpus_pair_names_catalogued_rules() -> None:
+    """Every expected change names a catalogued rule with the catalogue's severity; every
+    pair is declared by a rule it shows, or is a pair where nothing changes."""
+    declared = {pair for rule in CATALOGUE for pair in rule.pairs}
+    problems = []
+    for path in CASES:
+        case = yaml.load(path.read_text(), Loader=LOADER)  # noqa: S506
+        for change in case["expect"]["changes"]:
+            try:
+                rule = get_rule(change["rule"])
+            except KeyError:
+                problems.append(f"{path.stem}: unknown rule {change['rule']}")
+                continue
+            if rule.severity != change["severity"]:
+                problems.append(f"{path.stem}: {rule.id} is {rule.severity} in the catalogue")
+        if path.stem not in declared and case["expect"]["changes"]:
+            problems.append(f"{path.stem}: no rule of the catalogue declares this pair")
+        if not case["expect"]["changes"]:
+            assert case["expect"]["bump"] == "none", path.stem
+    assert problems == []
+
+
+def test_catalogue_ids_are_unique_and_well_formed() -> None:
+    ids = [rule.id for rule in CATALOGUE]
+    assert len(ids) == len(set(ids))
+    for rule in CATALOGUE:
+        assert rule.id == rule.id.lower() and " " not in rule.id
+        assert rule.direction in ("request", "response", "both")
+        assert rule.severity in SEVERITIES
+        assert rule.detects
+        if rule.direction != "both":
+            assert rule.id.startswith(rule.direction) or rule.family != "schema", rule.id
 
 
 def test_corpus_base_is_a_valid_openapi_document() -> None:

@@ -153,11 +153,11 @@ class DocumentDiffer(SchemaDiffer):
                 " into modules by tag)",
                 None,
             )
-        if not a.get("deprecated") and b.get("deprecated"):
+        if bool(a.get("deprecated")) != bool(b.get("deprecated")):
             self.add(
-                r.OPERATION_DEPRECATED,
+                r.OPERATION_DEPRECATION_CHANGED,
                 child(path, "deprecated"),
-                "operation deprecated",
+                "operation deprecated" if b.get("deprecated") else "operation no longer deprecated",
                 None,
             )
         self.security(

@@ -270,6 +270,7 @@ REQUEST_BOUND_NARROWED = _rule(
     "a request bound (minimum, maximum, minLength, maxLength, minItems, maxItems, ...) is"
     " added or tightened",
     "20_request_bound_narrowed",
+    "48_recursive_schema",
 )
 REQUEST_BOUND_WIDENED = _rule(
     "request-bound-widened",
@@ -334,7 +335,7 @@ RESPONSE_CONSTRAINT_ADDED = _rule(
     "non-breaking",
     _S,
     "a response value gets a new restriction (the server promises more)",
-    "70_response_format_added",
+    "70_response_pattern_added",
 )
 RESPONSE_CONSTRAINT_REMOVED = _rule(
     "response-constraint-removed",
@@ -342,7 +343,7 @@ RESPONSE_CONSTRAINT_REMOVED = _rule(
     "breaking",
     _S,
     "a restriction on a response value is removed (values an old client may reject)",
-    "71_response_format_removed",
+    "71_response_pattern_removed",
 )
 CONSTRAINT = Family(
     REQUEST_CONSTRAINT_ADDED,
@@ -469,7 +470,7 @@ RESPONSE_ADDITIONAL_PROPERTIES_CHANGED = _rule(
     "non-breaking",
     _S,
     "additionalProperties of a response object changes (clients must ignore unknown fields)",
-    "75_response_object_opened",
+    "75_response_object_closed",
 )
 ADDITIONAL_PROPERTIES = Family(
     REQUEST_ADDITIONAL_PROPERTIES_NARROWED,
@@ -554,12 +555,12 @@ OPERATION_TAGS_CHANGED = _rule(
     "an operation's tags change (generated SDKs group operations into modules by tag)",
     "79_operation_tags_changed",
 )
-OPERATION_DEPRECATED = _rule(
-    "operation-deprecated",
+OPERATION_DEPRECATION_CHANGED = _rule(
+    "operation-deprecation-changed",
     "both",
     "non-breaking",
     _O,
-    "an operation is marked deprecated",
+    "an operation is marked deprecated (or no longer deprecated)",
     "80_operation_deprecated",
 )
 
