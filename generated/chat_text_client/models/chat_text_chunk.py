@@ -18,7 +18,7 @@ T = TypeVar("T", bound="ChatTextChunk")
 
 @_attrs_define
 class ChatTextChunk:
-    """One server-sent event of a streamed completion (the JSON after `data: `). Every chunk of a stream has the same `id`,
+    """One server-sent event of a streamed completion (the `data` of the event). Every chunk of a stream has the same `id`,
     `created` and `model`. `usage` is `null` in every chunk except the last, where it covers the whole request.
 
         Attributes:

@@ -32,7 +32,8 @@ class ChatTextRequest:
                 kept messages are too long for the context window fails with `prompt_too_long`. Omitted or `null` means the
                 default.
             temperature (float | None | Unset): Sampling temperature between 0 and 2. Higher values give more varied output,
-                lower values more focused output; 0 is deterministic. Omitted or `null` means the default.
+                lower values more focused and deterministic output. Identical output for identical requests is not promised, not
+                even at 0 (batched servers need not keep it). Omitted or `null` means the default.
             stream (bool | None | Unset): When `true`, the answer is sent as server-sent events (`text/event-stream`) of
                 `ChatTextChunk` documents instead of one JSON document. Omitted or `null` means the default.
     """

@@ -117,9 +117,10 @@ def sync_detailed(
        left rather than failing. Only when no room at all is left does the request
        fail with `400` and code `prompt_too_long`.
 
-    `finish_reason` is `length` exactly when generation stopped because it reached
-    the (possibly reduced) `max_tokens`, and `stop` when the model ended the
-    message on its own.
+    `finish_reason` is `length` when generation stopped because it reached the
+    (possibly reduced) `max_tokens`, and `stop` when the model ended the message on
+    its own before that. A message the model ends on its own at exactly
+    `max_tokens` tokens may be reported either way.
 
     With `stream: true` the response is `text/event-stream` instead of JSON; see
     the `200` response and the `ChatTextChunk` schema.
@@ -169,9 +170,10 @@ def sync(
        left rather than failing. Only when no room at all is left does the request
        fail with `400` and code `prompt_too_long`.
 
-    `finish_reason` is `length` exactly when generation stopped because it reached
-    the (possibly reduced) `max_tokens`, and `stop` when the model ended the
-    message on its own.
+    `finish_reason` is `length` when generation stopped because it reached the
+    (possibly reduced) `max_tokens`, and `stop` when the model ended the message on
+    its own before that. A message the model ends on its own at exactly
+    `max_tokens` tokens may be reported either way.
 
     With `stream: true` the response is `text/event-stream` instead of JSON; see
     the `200` response and the `ChatTextChunk` schema.
@@ -216,9 +218,10 @@ async def asyncio_detailed(
        left rather than failing. Only when no room at all is left does the request
        fail with `400` and code `prompt_too_long`.
 
-    `finish_reason` is `length` exactly when generation stopped because it reached
-    the (possibly reduced) `max_tokens`, and `stop` when the model ended the
-    message on its own.
+    `finish_reason` is `length` when generation stopped because it reached the
+    (possibly reduced) `max_tokens`, and `stop` when the model ended the message on
+    its own before that. A message the model ends on its own at exactly
+    `max_tokens` tokens may be reported either way.
 
     With `stream: true` the response is `text/event-stream` instead of JSON; see
     the `200` response and the `ChatTextChunk` schema.
@@ -266,9 +269,10 @@ async def asyncio(
        left rather than failing. Only when no room at all is left does the request
        fail with `400` and code `prompt_too_long`.
 
-    `finish_reason` is `length` exactly when generation stopped because it reached
-    the (possibly reduced) `max_tokens`, and `stop` when the model ended the
-    message on its own.
+    `finish_reason` is `length` when generation stopped because it reached the
+    (possibly reduced) `max_tokens`, and `stop` when the model ended the message on
+    its own before that. A message the model ends on its own at exactly
+    `max_tokens` tokens may be reported either way.
 
     With `stream: true` the response is `text/event-stream` instead of JSON; see
     the `200` response and the `ChatTextChunk` schema.
