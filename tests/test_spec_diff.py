@@ -16,6 +16,7 @@ import functools
 import json
 import shutil
 import subprocess
+import sys
 import tomllib
 from collections import Counter
 from pathlib import Path
@@ -344,6 +345,242 @@ def test_cli_unresolvable_ref_is_a_clear_error(
     bad = write(tmp_path, "bad.yaml", doc)
     assert cli.main([str(bad), str(ROOT / "openapi.yaml")]) == 2
     assert "$ref #/nowhere does not resolve" in capsys.readouterr().err
+
+
+def test_cli_list_rules_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--list-rules"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{len(CATALOGUE)} rules")
+    assert "security-requirement-added" in out
+    assert "response-error-status-removed" in out
+    assert cli.main(["--list-rules", "--format", "json"]) == 0
+    rules = json.loads(capsys.readouterr().out)
+    assert [r["id"] for r in rules] == [r.id for r in CATALOGUE]
+    by_id = {r["id"]: r for r in rules}
+    assert by_id["request-enum-narrowed"] == {
+        "id": "request-enum-narrowed",
+        "family": "schema",
+        "direction": "request",
+        "severity": "breaking",
+        "detects": get_rule("request-enum-narrowed").detects,
+        "pairs": ["16_request_enum_narrowed"],
+    }
+
+
+def test_json_report_matches_its_documented_schema(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every field of --format json is described in the report schema (additionalProperties
+    false everywhere), including required_bump: none for identical documents."""
+    import jsonschema
+
+    assert cli.main(["--report-schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema == spec_diff.REPORT_SCHEMA
+    assert "none" in schema["properties"]["required_bump"]["enum"]
+    for stem in ("request_enum_narrowed", "46_identical", "response_status_removed"):
+        old, new = case_files(tmp_path, stem)
+        cli.main([str(old), str(new), "--format", "json"])
+        report = json.loads(capsys.readouterr().out)
+        jsonschema.validate(report, schema)
+    assert report["required_bump"] == "minor"
+    old, new = case_files(tmp_path, "46_identical")
+    assert cli.main([str(old), str(new), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["required_bump"] == "none" and report["changes"] == []
+
+
+def test_fingerprints_depend_on_rule_and_path_only(tmp_path: Path) -> None:
+    old, new, _ = load_case(next(p for p in CASES if "request_enum_narrowed" in p.stem))
+    [change] = spec_diff.diff_specs(old, new)
+    reworded = spec_diff.Change(change.rule, change.severity, change.path, "other words")
+    assert reworded.fingerprint == change.fingerprint
+    moved = spec_diff.Change(change.rule, change.severity, change.path + ".x", change.message)
+    assert moved.fingerprint != change.fingerprint
+    assert len(change.fingerprint) == 16
+    # the same finding on a later edit of the document keeps its fingerprint
+    new["info"]["description"] = "reworded"
+    again = [c for c in spec_diff.diff_specs(old, new) if c.rule == change.rule]
+    assert [c.fingerprint for c in again] == [change.fingerprint]
+
+
+def _policy(tmp: Path, data: Any) -> Path:
+    path = tmp / "policy.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_policy_ignore_entry_accepts_a_change_with_its_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old, new = case_files(tmp_path, "response_enum_widened")
+    cli.main([str(old), str(new), "--format", "json"])
+    changes = json.loads(capsys.readouterr().out)["changes"]
+    assert len(changes) == 2  # the JSON answer and the stream chunk
+    reason = "clients must accept unknown finish reasons"
+    entries = [{"rule": c["rule"], "path": c["path"], "reason": reason} for c in changes]
+    stale = {"rule": "path-removed", "path": "$.paths['/gone']", "reason": "stale"}
+    policy = _policy(tmp_path, {"ignore": [*entries[:1], stale]})
+    # one place accepted, the other still breaking
+    assert cli.main([str(old), str(new), "--policy", str(policy), "--format", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["changes"] == [changes[1]]
+    [ignored] = report["ignored"]
+    assert ignored["fingerprint"] == changes[0]["fingerprint"]
+    assert ignored["reason"] == reason
+    assert report["counts"]["ignored"] == 1
+    assert report["unused_ignores"] == [stale]
+    policy = _policy(tmp_path, {"ignore": entries})
+    assert cli.main([str(old), str(new), "--policy", str(policy), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["changes"] == [] and report["breaking"] is False
+    assert report["required_bump"] == "none"
+    assert report["unused_ignores"] == []
+    policy = _policy(tmp_path, {"ignore": [*entries, stale]})
+    assert cli.main([str(old), str(new), "--policy", str(policy)]) == 0
+    out = capsys.readouterr().out
+    assert "IGNORED by policy (2)" in out
+    assert "accepted: clients must accept unknown finish reasons" in out
+    assert "warning: ignore entry matched nothing: path-removed" in out
+
+
+def test_severity_overrides_from_flag_and_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old, new = case_files(tmp_path, "61_component_renamed")
+    assert cli.main([str(old), str(new), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["required_bump"] == "patch"
+    args = [str(old), str(new), "--format", "json"]
+    assert cli.main([*args, "--severity", "component-schema-renamed=breaking"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    [change] = report["changes"]
+    assert change["severity"] == "breaking"
+    assert change["default_severity"] == "info"
+    assert report["required_bump"] == "major"
+    policy = _policy(tmp_path, {"severity": {"component-schema-renamed": "non-breaking"}})
+    assert cli.main([*args, "--policy", str(policy)]) == 0
+    assert json.loads(capsys.readouterr().out)["required_bump"] == "minor"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"ignore": [{"rule": "path-removed", "path": "$.paths['/x']"}]}, "'reason' is required"),
+        (
+            {"ignore": [{"rule": "path-removed", "path": "$.x", "reason": "  "}]},
+            "'reason' is required",
+        ),
+        ({"ignore": [{"rule": "no-such-rule", "path": "$", "reason": "r"}]}, "unknown rule"),
+        ({"ignore": [{"rule": "path-removed", "path": "x", "reason": "r"}]}, "'path' must be"),
+        ({"severity": {"path-removed": "fatal"}}, "severity 'fatal' is not one of"),
+        ({"ignores": []}, "unknown key(s) ignores"),
+        (["a list"], "expected a mapping"),
+    ],
+)
+def test_bad_policy_is_a_clear_error_naming_the_entry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data: Any, message: str
+) -> None:
+    old, new = case_files(tmp_path, "request_enum_narrowed")
+    policy = _policy(tmp_path, data)
+    assert cli.main([str(old), str(new), "--policy", str(policy)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --policy {policy}")
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_bad_severity_flag_and_missing_policy_name_the_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old, new = case_files(tmp_path, "request_enum_narrowed")
+    assert cli.main([str(old), str(new), "--severity", "path-removed"]) == 2
+    assert "--severity 'path-removed': expected RULE=LEVEL" in capsys.readouterr().err
+    assert cli.main([str(old), str(new), "--severity", "nope=info"]) == 2
+    assert "unknown rule 'nope'" in capsys.readouterr().err
+    assert cli.main([str(old), str(new), "--policy", str(tmp_path / "missing.yaml")]) == 2
+    assert "--policy: cannot read" in capsys.readouterr().err
+
+
+def test_errors_are_json_with_format_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing.yaml"
+    assert cli.main([str(missing), str(ROOT / "openapi.yaml"), "--format", "json"]) == 2
+    captured = capsys.readouterr()
+    error = json.loads(captured.out)
+    assert error["tool"] == "chat-text-spec-diff"
+    assert error["error"]["exit_code"] == 2
+    assert f"cannot read {missing}" in error["error"]["message"]
+    # a usage error too, before the arguments are even understood
+    assert cli.main(["--format=json", "--no-such-flag"]) == 2
+    error = json.loads(capsys.readouterr().out)
+    assert "--no-such-flag" in error["error"]["message"]
+    assert cli.main(["--format", "json"]) == 2
+    assert "give OLD [NEW] files" in json.loads(capsys.readouterr().out)["error"]["message"]
+
+
+def test_usage_errors_in_text_mode_name_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--format", "yaml", "a.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert "usage: chat-text-spec-diff" in err
+    assert "error: argument --format: invalid choice: 'yaml'" in err
+    assert cli.main(["--list-rules", "--format", "junit"]) == 2
+    assert "--list-rules prints --format text or json" in capsys.readouterr().err
+
+
+def test_markdown_report_for_a_pr_comment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old, new = case_files(tmp_path, "29_security_requirement_changed")
+    assert cli.main([str(old), str(new), "--format", "markdown", "--gate"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"### OpenAPI changes: `{old}` (1.0.0)")
+    assert "**1 breaking, 2 non-breaking, 0 info, 0 ignored**" in out
+    assert "#### BREAKING (1)" in out
+    assert (
+        "| `security-requirement-removed` | `$.paths['/inference/chat_text'].post.security`" in out
+    )
+    assert "❌ gate: FAIL: bump info.version to at least 2.0.0" in out
+
+
+def test_junit_report_fails_on_breaking_changes(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    old, new = case_files(tmp_path, "29_security_requirement_changed")
+    out = tmp_path / "spec-diff.xml"
+    assert cli.main([str(old), str(new), "--format", "junit", "-o", str(out), "--gate"]) == 1
+    suite = ET.parse(out).getroot()  # noqa: S314 - our own output
+    assert suite.tag == "testsuite"
+    assert suite.get("name") == "chat-text-spec-diff"
+    assert (suite.get("tests"), suite.get("failures")) == ("4", "2")
+    failed = {c.get("classname") for c in suite if c.find("failure") is not None}
+    assert failed == {"security-requirement-removed", "semver"}
+    old, new = case_files(tmp_path, "46_identical")
+    assert cli.main([str(old), str(new), "--format", "junit", "-o", str(out)]) == 0
+    suite = ET.parse(out).getroot()  # noqa: S314 - our own output
+    assert (suite.get("tests"), suite.get("failures")) == ("1", "0")
+
+
+def test_output_to_an_unwritable_place_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old, new = case_files(tmp_path, "46_identical")
+    target = tmp_path / "no" / "such" / "dir" / "r.json"
+    assert cli.main([str(old), str(new), "-o", str(target)]) == 2
+    assert "error: --output: cannot write" in capsys.readouterr().err
+
+
+def test_console_scripts_are_installed() -> None:
+    """The commands a user runs: installed next to this interpreter, runnable from any
+    folder (here: a temporary one, with --help)."""
+    bindir = Path(sys.executable).parent
+    for name in ("chat-text-spec-diff", "chat-text-regenerate"):
+        exe = bindir / name
+        assert exe.exists(), f"{name} is not installed: pip install -e ."
+        proc = subprocess.run(
+            [str(exe), "--help"], capture_output=True, text=True, check=False, cwd=bindir
+        )
+        assert proc.returncode == 0 and f"usage: {name}" in proc.stdout
 
 
 # --------------------------------------------------------------------------- git
