@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from chat_text_conformance import Level, Target, run
 from chat_text_conformance.runner import PREFLIGHT_CHECK
-from chat_text_conformance.st_integration import TRANSPORT_CHECK
+from chat_text_conformance.schemathesis_adapter import TRANSPORT_CHECK
 
 TOKEN = "hostile-test-token"
 REQUEST_TIMEOUT = 0.5

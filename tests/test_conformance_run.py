@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 from chat_text_conformance import Level, Target, embedded, run
-from chat_text_conformance.response_checks import CHECKS
+from chat_text_conformance.checks import RESPONSE_RULES
 from chat_text_conformance.runner import PREFLIGHT_CHECK
-from chat_text_conformance.st_integration import (
+from chat_text_conformance.schemathesis_adapter import (
     adapt_spec,
     is_documented_rejection,
     pin_model,
@@ -51,7 +51,7 @@ def test_reference_server_passes_every_level(reference: Target, level: Level) ->
     if level is Level.SCHEMA:
         assert groups == {"schema"}
     else:
-        assert set(CHECKS) <= names
+        assert {rule.id for rule in RESPONSE_RULES} <= names
         # the stream checks really looked at streams, not only at JSON answers
         stream_done = report.result("stream_ends_with_done")
         assert stream_done is not None
@@ -78,7 +78,7 @@ def test_wrong_token_is_a_setup_error_not_a_green_run(reference: Target) -> None
     preflight = report.result(PREFLIGHT_CHECK)
     assert preflight is not None
     assert preflight.failed == 1
-    assert "not-the-token" not in json.dumps([f.__dict__ for f in report.failures()])
+    assert "not-the-token" not in json.dumps([f.__dict__ for f in report.failures()], default=str)
 
 
 def test_unknown_model_is_a_setup_error(reference: Target) -> None:
@@ -183,6 +183,9 @@ def test_broken_server_fails_with_a_redacted_reproducer(rewrite: Rewrite, check:
     assert failure.expected
     assert failure.actual
     assert failure.reproducer.startswith("curl")
+    assert "$CHAT_TEXT_TOKEN" in failure.reproducer
+    assert "[Filtered]" not in failure.reproducer
+    assert failure.request is not None
     assert TOKEN not in failure.reproducer + failure.message
     if schema_only is not None:
         # the semantic bug is invisible to schema-only checking: that is what the levels mean
@@ -219,6 +222,18 @@ def test_adapt_spec_reads_the_stream_schema_per_event() -> None:
         ]
     )
     assert adapt_spec(adapted) == adapted  # idempotent
+
+
+def test_adapt_spec_pins_every_request_example_to_the_model() -> None:
+    spec = load_spec()
+    adapted = adapt_spec(spec, "acme-large")
+    body = adapted["paths"]["/inference/chat_text"]["post"]["requestBody"]
+    examples = body["content"]["application/json"]["examples"]
+    assert examples
+    assert {example["value"]["model"] for example in examples.values()} == {"acme-large"}
+    # the document itself is not changed
+    original = spec["paths"]["/inference/chat_text"]["post"]["requestBody"]
+    assert "chat-text-base" in json.dumps(original)
 
 
 class _Response:

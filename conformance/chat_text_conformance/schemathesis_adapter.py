@@ -482,7 +482,7 @@ def run_schemathesis(
     *,
     max_examples: int,
     seed: int | None,
-    context: checks.RunContext,
+    context: checks.RunContext | None = None,
     max_time: float | None = None,
     app: Any = None,
     workers: int = 1,
@@ -503,6 +503,8 @@ def run_schemathesis(
         return text.replace(target.token, "$CHAT_TEXT_TOKEN") if target.token else text
 
     register_checks()
+    if context is None:
+        context = checks.RunContext(context_length=target.context_length, token=target.token)
     config = SchemathesisConfig.from_dict(
         build_config(target, level, max_examples=max_examples, seed=seed, workers=workers)
     )
