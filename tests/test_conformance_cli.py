@@ -61,6 +61,8 @@ def test_embedded_run_passes_and_writes_reports(
     assert data["ok"] is True
     assert data["level"] == "schema"
     assert data["cases"] > 0
+    assert data["base_url"].startswith("http://127.0.0.1:") and data["model"] == MODEL
+    assert {r["verdict"] for r in data["results"]} <= {"passed", "not exercised", "inconclusive"}
     suite = ET.fromstring(junit.read_text())  # noqa: S314 - our own file
     cases = suite.findall("testcase")
     assert len(cases) == len(data["results"])
@@ -163,10 +165,16 @@ def test_broken_server_exits_1_with_a_redacted_curl(
     assert "FAILED created_is_unix_seconds" in out
     assert "(milliseconds?)" in out
     assert "reproduce:" in out
-    assert "curl -X POST" in out
+    assert "curl -sS -N -X POST" in out
+    assert '"Authorization: Bearer $CHAT_TEXT_TOKEN"' in out
     assert TOKEN not in out + report.read_text()
     data = json.loads(report.read_text())
     assert data["ok"] is False
+    failed = next(r for r in data["results"] if r["name"] == "created_is_unix_seconds")
+    assert failed["verdict"] == "failed"
+    first = failed["failures"][0]
+    assert first["expected"] and first["actual"] and first["reproducer"].startswith("curl ")
+    assert first["request"]["headers"] and TOKEN not in json.dumps(first["request"])
 
 
 def test_client_mode_takes_no_base_url(capsys: pytest.CaptureFixture[str]) -> None:

@@ -74,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog=(
             "exit codes: 0 all checks passed, 1 a check failed, 2 usage or set-up error "
-            "(unreachable server, rejected token, unknown model)"
+            "(unreachable server, rejected token, unknown model). To send a report's failing "
+            "cases again: chat-text-conformance replay REPORT [--base-url URL] (see "
+            "'chat-text-conformance replay --help')"
         ),
     )
     target = parser.add_argument_group("target")
@@ -151,6 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
         default="text",
         help="format of --list-checks (default text)",
     )
+    out.add_argument(
+        "--report-dir",
+        metavar="DIR",
+        help=(
+            "write DIR/report.json, DIR/junit.xml and DIR/bodies/ (request bodies over 2 KiB "
+            "that the reproducers name); created if missing; input of "
+            "'chat-text-conformance replay DIR'"
+        ),
+    )
     out.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report")
     out.add_argument("--report-json", metavar="PATH", help="write a JSON report")
     out.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
@@ -222,18 +233,22 @@ def _execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for option, path in (("--junit-xml", args.junit_xml), ("--report-json", args.report_json)):
         if path is not None and not Path(path).resolve().parent.is_dir():
             raise UsageError(f"{option}: folder {Path(path).resolve().parent} does not exist")
+    if args.report_dir is not None:
+        _prepare_report_dir(Path(args.report_dir))
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
 
     def say(line: str) -> None:
         if not args.quiet:
             print(f"[conformance] {line}", file=err, flush=True)
 
+    token: str | None = None
     if args.client:
         if args.base_url:
             raise UsageError("--client checks the client, it takes no --base-url")
         report = _client_report(args, seed, say)
     else:
         with _target(args) as target:
+            token = target.token
             say(f"level {args.level}, seed {seed}, max {args.max_examples} example(s)")
             report = run(
                 target,
@@ -244,11 +259,26 @@ def _execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 max_time=args.max_time,
                 workers=args.workers,
             )
-    print(reports.summary_text(report), file=out, flush=True)
+            if report.context_length is None:
+                report.context_length = target.context_length
+    report_dir = Path(args.report_dir) if args.report_dir is not None else None
+    written = None
+    if report_dir is not None:
+        written = reports.write_report_dir(report, report_dir, token=token)
+    print(reports.summary_text(report, report_dir=report_dir, token=token), file=out, flush=True)
+    if written is not None and report_dir is not None:
+        bodies = f", {len(written.bodies)} request body file(s) in {report_dir / 'bodies'}"
+        print(
+            f"report: {written.report_json}, {written.junit_xml}"
+            f"{bodies if written.bodies else ''} (replay: chat-text-conformance replay "
+            f"{report_dir})",
+            file=out,
+            flush=True,
+        )
     if args.junit_xml:
-        reports.write_junit_xml(report, args.junit_xml)
+        reports.write_junit_xml(report, args.junit_xml, report_dir=report_dir, token=token)
     if args.report_json:
-        reports.write_json(report, args.report_json)
+        reports.write_json(report, args.report_json, report_dir=report_dir, token=token)
     if report.setup_error:
         return EXIT_SETUP
     return EXIT_OK if report.ok else EXIT_FAILED
@@ -269,9 +299,24 @@ def list_checks(output_format: str, out: TextIO) -> None:
             print(f"    source: {source}", file=out)
 
 
+def _prepare_report_dir(folder: Path) -> None:
+    """Create the report folder before the run, so a bad path fails in a second, not after."""
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--report-dir: {folder} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--report-dir: cannot create {folder}: {exc.strerror or exc}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["replay"]:
+        from .replay import main as replay_main
+
+        return replay_main(arguments[1:])
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     if args.list_checks:
         with contextlib.suppress(BrokenPipeError):
             list_checks(args.format, sys.stdout)

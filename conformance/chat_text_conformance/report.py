@@ -1,52 +1,134 @@
-"""Reports of a run: the human summary, JUnit XML (one test case per check) and JSON."""
+"""Reports of a run: the human summary, JUnit XML (one test case per check), JSON, and the report
+folder (``--report-dir``) that holds all three plus the long request bodies the reproducers name.
+
+The token never appears in any of them: requests are recorded with ``$CHAT_TEXT_TOKEN`` in its
+place, and every writer takes the token (when known) to scrub anything that slipped through.
+
+``report.json`` is what ``chat-text-conformance replay`` reads: every failure keeps its request
+(:meth:`~chat_text_conformance.results.RequestRecord.to_json`) and the run keeps what is needed to
+send it again (base URL, model, context length, level, seed, examples, workers).
+"""
 
 from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from dataclasses import asdict
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .results import CheckResult, RunReport
+from .reproducer import INLINE_BODY_LIMIT, body_file_name, curl_command
+from .results import (
+    TOKEN_PLACEHOLDER,
+    CheckResult,
+    Failure,
+    RequestRecord,
+    RunReport,
+    redact_token,
+)
 
-__all__ = ["summary_text", "to_json", "write_json", "write_junit_xml"]
+__all__ = [
+    "JUNIT_FILE",
+    "REPORT_FILE",
+    "REPORT_FORMAT",
+    "ReportFiles",
+    "reproducer",
+    "summary_text",
+    "to_json",
+    "verdict_text",
+    "write_bodies",
+    "write_json",
+    "write_junit_xml",
+    "write_report_dir",
+]
 
-_MAX_REPRODUCER_CHARS = 1500
+REPORT_FILE = "report.json"
+JUNIT_FILE = "junit.xml"
+REPORT_FORMAT = 2
+"""Version of the JSON layout (``replay`` refuses what it cannot read)."""
+
+_MAX_REPRODUCER_CHARS = 4000
+_NO_EXPECTED = "(not recorded: the rule gave no expected value)"
+_NO_ACTUAL = "(not recorded: the rule gave no actual value)"
 
 
 def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 15] + " …[truncated]"
 
 
-def summary_text(report: RunReport, *, failures_per_check: int = 1) -> str:
-    """A table (check: passed/failed) and, per failure, what was expected and a reproducer."""
+def _scrub(text: str, token: str | None) -> str:
+    """Last line of defence: the token (and values derived from it) replaced by placeholders."""
+    return redact_token(text, token)
+
+
+def verdict_text(result: CheckResult) -> str:
+    """``ok``, ``FAIL``, ``not exercised: <reason>`` or ``inconclusive: <reason>``."""
+    verdict = result.verdict
+    if verdict == "failed":
+        return "FAIL"
+    if verdict == "passed":
+        return "ok"
+    reason = result.why_not or (
+        "no response it applies to" if verdict == "not exercised" else "no reason recorded"
+    )
+    if reason.startswith(f"{verdict}: "):  # reasons that already say so
+        reason = reason[len(verdict) + 2 :]
+    return f"{verdict}: {reason}"
+
+
+def reproducer(report: RunReport, failure: Failure, *, report_dir: str | Path | None = None) -> str:
+    """The failure's reproducer: a curl command rebuilt from its request (long bodies named as
+    files under ``report_dir``), or the one the check gave when it recorded no request."""
+    if failure.request is not None and report.base_url:
+        return curl_command(report.base_url, failure.request, report_dir=report_dir)
+    return failure.reproducer
+
+
+def _related_reproducers(
+    report: RunReport, failure: Failure, report_dir: str | Path | None
+) -> list[str]:
+    if not report.base_url:
+        return []
+    return [curl_command(report.base_url, r, report_dir=report_dir) for r in failure.requests]
+
+
+# ---------------------------------------------------------------------------------------------
+# The summary
+
+
+def summary_text(
+    report: RunReport,
+    *,
+    failures_per_check: int = 1,
+    report_dir: str | Path | None = None,
+    token: str | None = None,
+) -> str:
+    """A table (check: passed/failed/verdict) and, per failure, what failed, what was expected,
+    what came back and a reproducer."""
     lines: list[str] = []
     width = max([len(r.name) for r in report.results] + [len("check")])
-    lines.append(f"{'check':<{width}}  {'group':<8}  {'passed':>6}  {'failed':>6}  verdict")
-    lines.append("-" * (width + 36))
+    header = f"{'check':<{width}}  {'group':<8}  {'passed':>6}  {'failed':>6}  verdict"
+    lines.append(header)
+    lines.append("-" * (len(header) + 30))
     for result in report.results:
-        verdict = "ok" if result.ok else "FAIL"
-        if result.ok and result.passed == 0:
-            verdict = "ok (not exercised)"
         lines.append(
             f"{result.name:<{width}}  {result.group:<8}  {result.passed:>6}  {result.failed:>6}  "
-            f"{verdict}"
+            f"{verdict_text(result)}"
         )
-    failed = [r for r in report.results if not r.ok]
-    for result in failed:
+    for result in (r for r in report.results if not r.ok):
         lines.append("")
         lines.append(f"FAILED {result.name} ({result.failed} time(s))")
-        for failure in result.failures[:failures_per_check]:
-            lines.append(f"  what: {failure.message}")
-            if failure.expected:
-                lines.append(f"  expected: {failure.expected}")
-            if failure.actual:
-                lines.append(f"  got: {_shorten(failure.actual, 500)}")
-            if failure.reproducer:
-                lines.append("  reproduce:")
-                for line in _shorten(failure.reproducer, _MAX_REPRODUCER_CHARS).splitlines():
-                    lines.append(f"    {line}")
+        shown = result.failures[:failures_per_check]
+        if not shown:
+            lines.append("  (no failure details were kept)")
+        for failure in shown:
+            lines.extend(_failure_lines(report, failure, report_dir))
+        hidden = result.failed - len(shown)
+        if hidden > 0:
+            kept = len(result.failures) - len(shown)
+            where = f"; {kept} of them in {REPORT_FILE}" if report_dir is not None and kept else ""
+            lines.append(f"  ... and {hidden} more failure(s) of this check{where}")
     lines.append("")
     for note in report.notes:
         lines.append(f"note: {note}")
@@ -59,45 +141,144 @@ def summary_text(report: RunReport, *, failures_per_check: int = 1) -> str:
             f" ({report.cases} schemathesis request(s) in {report.schemathesis_seconds:.1f}s, "
             f"{report.cases_per_second:.0f}/s)"
         )
+    counts = _verdict_counts(report)
     lines.append(
-        f"{verdict}: {report.passed} check(s) passed, {report.failed} failed; "
-        f"level {report.level}; {volume}; seed {report.seed}; target {report.target}"
+        f"{verdict}: {report.passed} check(s) passed, {report.failed} failed"
+        f"{counts}; level {report.level}; {volume}; seed {report.seed}; target {report.target}"
     )
-    return "\n".join(lines)
+    return _scrub("\n".join(lines), token)
 
 
-def _result_dict(result: CheckResult) -> dict[str, Any]:
-    data = asdict(result)
-    data["ok"] = result.ok
+def _verdict_counts(report: RunReport) -> str:
+    """``" (3 not exercised, 1 inconclusive)"`` among the checks without failure."""
+    not_exercised = sum(1 for r in report.results if r.verdict == "not exercised")
+    inconclusive = sum(1 for r in report.results if r.verdict == "inconclusive")
+    parts = []
+    if not_exercised:
+        parts.append(f"{not_exercised} of them not exercised")
+    if inconclusive:
+        parts.append(f"{inconclusive} inconclusive")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def _failure_lines(
+    report: RunReport, failure: Failure, report_dir: str | Path | None
+) -> Iterator[str]:
+    yield f"  what: {failure.message or '(no message)'}"
+    yield f"  expected: {_shorten(failure.expected, 500) if failure.expected else _NO_EXPECTED}"
+    yield f"  actual: {_shorten(failure.actual, 500) if failure.actual else _NO_ACTUAL}"
+    command = reproducer(report, failure, report_dir=report_dir)
+    if command:
+        yield "  reproduce:"
+        for line in _shorten(command, _MAX_REPRODUCER_CHARS).splitlines():
+            yield f"    {line}"
+    else:
+        yield "  reproduce: (no request was recorded for this failure)"
+    related = _related_reproducers(report, failure, report_dir)
+    if related:
+        yield f"  compared with {len(related)} earlier request(s):"
+        for command in related:
+            for line in _shorten(command, _MAX_REPRODUCER_CHARS).splitlines():
+                yield f"    {line}"
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON
+
+
+def _request_json(record: RequestRecord) -> dict[str, Any]:
+    data = record.to_json()
+    if record.body is not None and len(record.body) > INLINE_BODY_LIMIT:
+        data["body_file"] = body_file_name(record.body)
     return data
 
 
-def to_json(report: RunReport) -> dict[str, Any]:
+def _failure_json(
+    report: RunReport, failure: Failure, report_dir: str | Path | None
+) -> dict[str, Any]:
+    return {
+        "check": failure.check,
+        "message": failure.message,
+        "expected": failure.expected,
+        "actual": failure.actual,
+        "reproducer": reproducer(report, failure, report_dir=report_dir),
+        "request": None if failure.request is None else _request_json(failure.request),
+        "requests": [_request_json(r) for r in failure.requests],
+        "related_reproducers": _related_reproducers(report, failure, report_dir),
+    }
+
+
+def _result_json(
+    report: RunReport, result: CheckResult, report_dir: str | Path | None
+) -> dict[str, Any]:
+    return {
+        "name": result.name,
+        "group": result.group,
+        "ok": result.ok,
+        "verdict": result.verdict,
+        "why_not": result.why_not,
+        "passed": result.passed,
+        "failed": result.failed,
+        "inconclusive": result.inconclusive,
+        "not_exercised": dict(result.not_exercised.most_common()),
+        "inconclusive_reasons": dict(result.inconclusive_reasons.most_common()),
+        "note": result.note,
+        "failures": [_failure_json(report, f, report_dir) for f in result.failures],
+    }
+
+
+def to_json(report: RunReport, *, report_dir: str | Path | None = None) -> dict[str, Any]:
     """The report as a JSON-ready dict (token never included)."""
     return {
+        "format": REPORT_FORMAT,
         "ok": report.ok,
         "target": report.target,
+        "base_url": report.base_url,
+        "model": report.model,
+        "context_length": report.context_length,
         "level": report.level,
         "seed": report.seed,
         "max_examples": report.max_examples,
+        "workers": report.workers,
         "duration_seconds": round(report.duration, 3),
         "cases": report.cases,
         "cases_per_second": round(report.cases_per_second, 1),
         "schemathesis_seconds": round(report.schemathesis_seconds, 3),
         "checks_passed": report.passed,
         "checks_failed": report.failed,
+        "checks_not_exercised": sum(1 for r in report.results if r.verdict == "not exercised"),
+        "checks_inconclusive": sum(1 for r in report.results if r.verdict == "inconclusive"),
         "setup_error": report.setup_error,
         "notes": list(report.notes),
-        "results": [_result_dict(r) for r in report.results],
+        "results": [_result_json(report, r, report_dir) for r in report.results],
     }
 
 
-def write_json(report: RunReport, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(to_json(report), indent=2) + "\n", encoding="utf-8")
+def write_json(
+    report: RunReport,
+    path: str | Path,
+    *,
+    report_dir: str | Path | None = None,
+    token: str | None = None,
+) -> None:
+    text = json.dumps(to_json(report, report_dir=report_dir), indent=2, ensure_ascii=False)
+    Path(path).write_text(_scrub(text, token) + "\n", encoding="utf-8")
 
 
-def write_junit_xml(report: RunReport, path: str | Path) -> None:
-    """JUnit XML: one ``testcase`` per check (classname = its group), failures with details."""
+# ---------------------------------------------------------------------------------------------
+# JUnit XML
+
+
+def write_junit_xml(
+    report: RunReport,
+    path: str | Path,
+    *,
+    report_dir: str | Path | None = None,
+    token: str | None = None,
+) -> None:
+    """JUnit XML: one ``testcase`` per check (classname = its group); failures with what,
+    expected, actual and reproducer; inconclusive and not-exercised checks as ``skipped``."""
+    skipped = sum(1 for r in report.results if r.verdict in ("inconclusive", "not exercised"))
     suite = ET.Element(
         "testsuite",
         {
@@ -105,40 +286,105 @@ def write_junit_xml(report: RunReport, path: str | Path) -> None:
             "tests": str(len(report.results) + (1 if report.setup_error else 0)),
             "failures": str(report.failed + (1 if report.setup_error else 0)),
             "errors": "0",
+            "skipped": str(skipped),
             "time": f"{report.duration:.3f}",
         },
     )
     properties = ET.SubElement(suite, "properties")
     for name, value in (
         ("target", report.target),
+        ("level", report.level),
         ("seed", str(report.seed)),
         ("max_examples", str(report.max_examples)),
+        ("workers", str(report.workers)),
         ("cases", str(report.cases)),
     ):
-        ET.SubElement(properties, "property", {"name": name, "value": value})
+        ET.SubElement(properties, "property", {"name": name, "value": _scrub(value, token)})
     if report.setup_error:
         case = ET.SubElement(suite, "testcase", {"classname": "setup", "name": "setup"})
-        failure = ET.SubElement(case, "failure", {"message": report.setup_error})
-        failure.text = report.setup_error
+        message = _scrub(report.setup_error, token)
+        ET.SubElement(case, "failure", {"message": message}).text = message
     for result in report.results:
         case = ET.SubElement(
             suite,
             "testcase",
             {"classname": f"chat_text_conformance.{result.group}", "name": result.name},
         )
-        ET.SubElement(case, "system-out").text = f"passed {result.passed}, failed {result.failed}"
-        if not result.ok:
+        ET.SubElement(
+            case, "system-out"
+        ).text = (
+            f"passed {result.passed}, failed {result.failed}, inconclusive {result.inconclusive}"
+        )
+        if result.verdict == "failed":
             first = result.failures[0] if result.failures else None
-            failure = ET.SubElement(
-                case,
-                "failure",
-                {"message": first.message if first else f"{result.failed} failure(s)"},
-            )
-            parts = []
-            for item in result.failures:
-                parts.append(
-                    f"{item.message}\nexpected: {item.expected}\ngot: {item.actual}\n"
-                    f"reproduce:\n{item.reproducer}\n"
-                )
-            failure.text = "\n".join(parts)
+            message = first.message if first else f"{result.failed} failure(s)"
+            failure = ET.SubElement(case, "failure", {"message": _scrub(message, token)})
+            parts = ["\n".join(_failure_lines(report, f, report_dir)) for f in result.failures]
+            failure.text = _scrub("\n\n".join(parts), token)
+        elif result.verdict in ("inconclusive", "not exercised"):
+            ET.SubElement(case, "skipped", {"message": _scrub(verdict_text(result), token)})
     ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The report folder
+
+
+def _records(report: RunReport) -> Iterator[RequestRecord]:
+    for failure in report.failures():
+        if failure.request is not None:
+            yield failure.request
+        yield from failure.requests
+
+
+def write_bodies(report: RunReport, folder: str | Path, *, token: str | None = None) -> list[Path]:
+    """Save every failure request body the reproducers reference as a file (those over
+    :data:`~chat_text_conformance.reproducer.INLINE_BODY_LIMIT` bytes, or not UTF-8) under
+    ``folder/bodies/``; the paths written."""
+    written: list[Path] = []
+    for record in _records(report):
+        body = record.body
+        if body is None or not _needs_file(body):
+            continue
+        path = Path(folder) / body_file_name(body)
+        if path in written:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if token and token.encode() in body:
+            body = body.replace(token.encode(), TOKEN_PLACEHOLDER.encode())
+        path.write_bytes(body)
+        written.append(path)
+    return written
+
+
+def _needs_file(body: bytes) -> bool:
+    if len(body) > INLINE_BODY_LIMIT:
+        return True
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """What :func:`write_report_dir` wrote."""
+
+    report_json: Path
+    junit_xml: Path
+    bodies: tuple[Path, ...]
+
+
+def write_report_dir(
+    report: RunReport, folder: str | Path, *, token: str | None = None
+) -> ReportFiles:
+    """Write ``report.json``, ``junit.xml`` and ``bodies/*.json`` into ``folder`` (created when
+    missing). Reproducers name the body files as ``folder/bodies/<sha>.json``."""
+    root = Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    bodies = write_bodies(report, root, token=token)
+    json_path, junit_path = root / REPORT_FILE, root / JUNIT_FILE
+    write_json(report, json_path, report_dir=root, token=token)
+    write_junit_xml(report, junit_path, report_dir=root, token=token)
+    return ReportFiles(json_path, junit_path, tuple(bodies))

@@ -5,10 +5,11 @@ report folder."""
 from __future__ import annotations
 
 import hashlib
+import re
 import shlex
 from pathlib import Path
 
-from .results import TOKEN_PLACEHOLDER, RequestRecord
+from .results import TOKEN_FORMS, TOKEN_PLACEHOLDER, RequestRecord
 
 __all__ = ["INLINE_BODY_LIMIT", "body_file_name", "curl_command"]
 
@@ -21,14 +22,32 @@ def body_file_name(body: bytes) -> str:
     return f"bodies/{hashlib.sha256(body).hexdigest()[:16]}.json"
 
 
+_TOKEN_FORM = re.compile("|".join(re.escape(form) for form, _ in TOKEN_FORMS))
+_IDENTIFIER_CHAR = re.compile(r"[A-Za-z0-9_]")
+
+
+def _double_quoted(text: str) -> str:
+    for char in ("\\", '"', "`", "$"):
+        text = text.replace(char, "\\" + char)
+    return text
+
+
 def _quote_header(name: str, value: str) -> str:
     text = f"{name}: {value}"
-    if TOKEN_PLACEHOLDER in value:
-        # double quotes, so that the shell expands $CHAT_TEXT_TOKEN
-        escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("`", "\\`")
-        escaped = escaped.replace("$", "\\$").replace(f"\\{TOKEN_PLACEHOLDER}", TOKEN_PLACEHOLDER)
-        return f'"{escaped}"'
-    return shlex.quote(text)
+    if not _TOKEN_FORM.search(text):
+        return shlex.quote(text)
+    # double quotes, so that the shell expands $CHAT_TEXT_TOKEN (and the forms derived from it)
+    parts: list[str] = []
+    position = 0
+    for match in _TOKEN_FORM.finditer(text):
+        parts.append(_double_quoted(text[position : match.start()]))
+        form = match.group()
+        if form == TOKEN_PLACEHOLDER and _IDENTIFIER_CHAR.match(text, match.end()):
+            form = "${CHAT_TEXT_TOKEN}"  # "$CHAT_TEXT_TOKENx" would name another variable
+        parts.append(form)
+        position = match.end()
+    parts.append(_double_quoted(text[position:]))
+    return '"' + "".join(parts) + '"'
 
 
 def curl_command(

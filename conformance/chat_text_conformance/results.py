@@ -15,11 +15,37 @@ from __future__ import annotations
 
 import base64
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 TOKEN_PLACEHOLDER = "$CHAT_TEXT_TOKEN"  # noqa: S105 - the shell variable reproducers use
 """What reproducers and reports show in place of the bearer token."""
+
+TOKEN_FORMS: tuple[tuple[str, Callable[[str], str]], ...] = (
+    ('$(printf %s "$CHAT_TEXT_TOKEN" | tr a-zA-Z A-Za-z)', str.swapcase),
+    ("${CHAT_TEXT_TOKEN%?}", lambda token: token[:-1]),
+    (TOKEN_PLACEHOLDER, lambda token: token),
+)
+"""Shell expressions standing for the token and for values derived from it that requests carry
+(the token in swapped case, the token without its last character): reproducers and reports show
+these, never the token or most of it. ``RequestRecord.headers_for`` turns them back."""
+
+_MIN_DERIVED = 6
+"""Derived values shorter than this are left alone (too short to give the token away)."""
+
+
+def redact_token(text: str, token: str | None) -> str:
+    """``text`` with the token, and the values :data:`TOKEN_FORMS` derive from it, replaced by
+    their shell expressions."""
+    if not token:
+        return text
+    text = text.replace(token, TOKEN_PLACEHOLDER)
+    for form, derive in TOKEN_FORMS[:-1]:
+        value = derive(token)
+        if len(value) >= _MIN_DERIVED and value != token and value in text:
+            text = text.replace(value, form)
+    return text
 
 
 @dataclass(frozen=True)
@@ -52,14 +78,17 @@ class RequestRecord:
                 continue
             if name.lower() == "connection" or name.lower().startswith("x-schemathesis"):
                 continue
-            if token and token in value:
-                value = value.replace(token, TOKEN_PLACEHOLDER)
-            pairs.append((name, value))
+            pairs.append((name, redact_token(value, token)))
         return cls(method.upper(), path, tuple(pairs), body)
 
     def headers_for(self, token: str) -> dict[str, str]:
-        """The headers to send again, with the token put back."""
-        return {name: value.replace(TOKEN_PLACEHOLDER, token) for name, value in self.headers}
+        """The headers to send again, with the token (and what was derived from it) put back."""
+        headers: dict[str, str] = {}
+        for name, value in self.headers:
+            for form, derive in TOKEN_FORMS:
+                value = value.replace(form, derive(token))
+            headers[name] = value
+        return headers
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -198,6 +227,8 @@ class RunReport:
     """The target's base URL (for ``replay``)."""
     model: str = ""
     workers: int = 1
+    context_length: int | None = None
+    """The model's context window the run was given (``replay`` re-runs properties with it)."""
 
     @property
     def ok(self) -> bool:
