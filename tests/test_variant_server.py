@@ -13,7 +13,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -395,7 +395,7 @@ def test_every_prefix_of_an_answer_has_its_token_count(tokenizer: Any) -> None:
     full, finish = generate(variant, "m", messages, 5000, 0)
     assert finish == "stop"
     assert count_tokens("".join(full), tokenizer) == len(full) >= 1100
-    for n in range(1, 120):
+    for n in (*range(1, 25), 97, 500, len(full) - 1):
         pieces, finish = generate(variant, "m", messages, n, 0)
         assert pieces == full[:n]
         assert finish == "length"
@@ -584,20 +584,21 @@ def test_delays(pool: Pool) -> None:
 
 
 def test_variants_catalogue() -> None:
-    assert VARIANTS["default"] == replace(Variant(), name="default")
+    default = Variant()
     switches = {f for f in Variant.__dataclass_fields__ if f != "name"}
-    changed = {
-        f
-        for v in VARIANTS.values()
-        for f in switches
-        if v.name not in {"all", "default"} and getattr(v, f) != getattr(Variant(), f)
-    }
-    assert changed == switches  # every switch has a variant of its own
-    assert all(getattr(VARIANTS["all"], f) != getattr(Variant(), f) for f in switches)
-    for name, variant in VARIANTS.items():
-        assert variant.name == name
-        if name not in {"all", "default"}:
-            assert sum(getattr(variant, f) != getattr(Variant(), f) for f in switches) == 1
+
+    def changed(variant: Variant) -> set[str]:
+        return {f for f in switches if getattr(variant, f) != getattr(default, f)}
+
+    singles = [v for name, v in VARIANTS.items() if not name.startswith(("all", "default"))]
+    assert all(len(changed(v)) == 1 for v in singles)
+    assert set().union(*(changed(v) for v in singles)) == switches  # each switch alone
+    assert changed(VARIANTS["default"]) == set()
+    assert changed(VARIANTS["all"]) == switches
+    assert changed(VARIANTS["all-with-usage"]) == switches - {"usage_null"}
+    assert changed(VARIANTS["all-deterministic"]) == switches - {"usage_null", "nondeterministic"}
+    assert all(variant.name == name for name, variant in VARIANTS.items())
+    assert len({hash(v) for v in VARIANTS.values()}) > 1  # usable as dict keys
     with pytest.raises(ValueError, match="tokenizer"):
         Variant(tokenizer="words")  # type: ignore[arg-type]
 

@@ -924,9 +924,19 @@ def _variants() -> dict[str, Variant]:
             "long_answers": True,
         },
     }
-    return {name: Variant(name=name, **switches) for name, switches in alone.items()}
+    variants = {name: Variant(name=name, **switches) for name, switches in alone.items()}
+    # "all" has usage_null, so a suite that reads usage from non-stream answers exercises few
+    # semantics on it, and nondeterministic, which the strict level may not judge: two more
+    # "all" variants keep every other switch on.
+    every = alone["all"]
+    variants["all-with-usage"] = Variant(name="all-with-usage", **{**every, "usage_null": False})
+    variants["all-deterministic"] = Variant(
+        name="all-deterministic", **{**every, "usage_null": False, "nondeterministic": False}
+    )
+    return variants
 
 
 VARIANTS: dict[str, Variant] = _variants()
-"""One variant per switch (each alone; ``"switch=value"`` for further values), ``"default"``
-and ``"all"`` (every switch on at once)."""
+"""One variant per switch (each alone; ``"switch=value"`` for further values), ``"default"``,
+``"all"`` (every switch on at once), ``"all-with-usage"`` (all but ``usage_null``) and
+``"all-deterministic"`` (all but ``usage_null`` and ``nondeterministic``)."""
