@@ -89,9 +89,17 @@ def test_request_fields_types_defaults_and_bounds() -> None:
         "max_tokens": 200,
         "prompt_truncate_len": 1500,
         "temperature": 1,
+        "top_p": 1,
         "stream": False,
     }
     assert chat_text_spec.field_bounds("temperature") == {"minimum": 0, "maximum": 2}
+    # top_p is in (0, 1]: 0 itself is excluded (field_bounds lists inclusive bounds only).
+    assert chat_text_spec.field_bounds("top_p") == {"maximum": 1}
+    top_p = schema["properties"]["top_p"]["anyOf"]
+    assert top_p == [
+        {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 1},
+        {"type": "null"},
+    ]
     assert chat_text_spec.field_bounds("max_tokens")["minimum"] == 1
     assert chat_text_spec.field_bounds("prompt_truncate_len")["minimum"] == 1
     # Every upper limit is documented, so huge values are not "valid".
@@ -133,7 +141,15 @@ def test_request_fields_types_defaults_and_bounds() -> None:
             False,
         ),
         ({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": "yes"}, False),
-        ({"model": "m", "messages": [{"role": "user", "content": "hi"}], "top_p": 0.5}, False),
+        ({"model": "m", "messages": [{"role": "user", "content": "hi"}], "top_p": 0.5}, True),
+        ({"model": "m", "messages": [{"role": "user", "content": "hi"}], "top_p": 1}, True),
+        ({"model": "m", "messages": [{"role": "user", "content": "hi"}], "top_p": None}, True),
+        ({"model": "m", "messages": [{"role": "user", "content": "hi"}], "top_p": 1e-9}, True),
+        ({"model": "m", "messages": [{"role": "user", "content": "hi"}], "top_p": 0}, False),
+        ({"model": "m", "messages": [{"role": "user", "content": "hi"}], "top_p": -0.5}, False),
+        ({"model": "m", "messages": [{"role": "user", "content": "hi"}], "top_p": 1.5}, False),
+        ({"model": "m", "messages": [{"role": "user", "content": "hi"}], "top_p": "0.5"}, False),
+        ({"model": "m", "messages": [{"role": "user", "content": "hi"}], "top_k": 5}, False),
         ({"messages": [{"role": "user", "content": "hi"}]}, False),
     ],
 )
@@ -170,6 +186,7 @@ def test_examples_cover_the_seed_edge_cases() -> None:
     assert "request:long_conversation_truncated" in ids
     assert "request:max_tokens_lowered" in ids
     assert "200:application/json:max_tokens_lowered" in ids
+    assert "request:nucleus_sampling" in ids
     statuses = {example_id.split(":")[0] for example_id in ids}
     assert statuses >= {"request", "200", "400", "401", "404", "413", "415", "429", "500", "503"}
 

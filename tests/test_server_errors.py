@@ -235,7 +235,7 @@ BAD_FIELDS: list[tuple[str, dict[str, Any], str]] = [
      "messages[0].content"),
     ("message-unknown-field", {"messages": [{"role": "user", "content": "x", "name": "bob"}]},
      "messages[0].name"),
-    ("unknown-top-level-field", {"top_p": 0.5}, "top_p"),
+    ("unknown-top-level-field", {"top_k": 5}, "top_k"),
     ("max_tokens-zero", {"max_tokens": 0}, "max_tokens"),
     ("max_tokens-negative", {"max_tokens": -5}, "max_tokens"),
     ("max_tokens-over", {"max_tokens": _bound("max_tokens", "maximum") + 1}, "max_tokens"),

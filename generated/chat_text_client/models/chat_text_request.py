@@ -33,7 +33,13 @@ class ChatTextRequest:
                 default.
             temperature (float | None | Unset): Sampling temperature between 0 and 2. Higher values give more varied output,
                 lower values more focused and deterministic output. Identical output for identical requests is not promised, not
-                even at 0 (batched servers need not keep it). Omitted or `null` means the default.
+                even at 0 (batched servers need not keep it). Change either this or `top_p`, not both. Omitted or `null` means
+                the default.
+            top_p (float | None | Unset): Nucleus sampling: the share of the probability mass that the next token is drawn
+                from. The candidate tokens are ranked from most to least likely, and only the smallest set of top candidates
+                whose probabilities add up to `top_p` is kept; `1` keeps every token, `0.1` only those that make up the most
+                likely 10%. Greater than 0 and at most 1. Change either this or `temperature`, not both. Omitted or `null` means
+                the default.
             stream (bool | None | Unset): When `true`, the answer is sent as server-sent events (`text/event-stream`) of
                 `ChatTextChunk` documents instead of one JSON document. Omitted or `null` means the default.
     """
@@ -43,6 +49,7 @@ class ChatTextRequest:
     max_tokens: int | None | Unset = UNSET
     prompt_truncate_len: int | None | Unset = UNSET
     temperature: float | None | Unset = UNSET
+    top_p: float | None | Unset = UNSET
     stream: bool | None | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
@@ -71,6 +78,12 @@ class ChatTextRequest:
         else:
             temperature = self.temperature
 
+        top_p: float | None | Unset
+        if isinstance(self.top_p, Unset):
+            top_p = UNSET
+        else:
+            top_p = self.top_p
+
         stream: bool | None | Unset
         if isinstance(self.stream, Unset):
             stream = UNSET
@@ -91,6 +104,8 @@ class ChatTextRequest:
             field_dict["prompt_truncate_len"] = prompt_truncate_len
         if temperature is not UNSET:
             field_dict["temperature"] = temperature
+        if top_p is not UNSET:
+            field_dict["top_p"] = top_p
         if stream is not UNSET:
             field_dict["stream"] = stream
 
@@ -137,6 +152,15 @@ class ChatTextRequest:
 
         temperature = _parse_temperature(d.pop("temperature", UNSET))
 
+        def _parse_top_p(data: object) -> float | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(float | None | Unset, data)
+
+        top_p = _parse_top_p(d.pop("top_p", UNSET))
+
         def _parse_stream(data: object) -> bool | None | Unset:
             if data is None:
                 return data
@@ -152,6 +176,7 @@ class ChatTextRequest:
             max_tokens=max_tokens,
             prompt_truncate_len=prompt_truncate_len,
             temperature=temperature,
+            top_p=top_p,
             stream=stream,
         )
 
