@@ -206,7 +206,9 @@ class ChatTextEndpoint:
                 "room for an answer.",
                 "messages",
             ) from None
-        pieces, finish = engine.generate(kept, max_tokens, request["temperature"], model=model)
+        pieces, finish = engine.generate(
+            kept, max_tokens, request["temperature"], top_p=request["top_p"], model=model
+        )
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": len(pieces),

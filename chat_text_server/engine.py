@@ -38,6 +38,15 @@ Generation
     system's random source, so answers vary (their length does not). The pool is the last
     message's lower-cased words (its last 64) followed by ``VOCABULARY``.
 
+    ``top_p`` (nucleus sampling) narrows the word choice. The pool counts as ranked from most
+    to least likely, each entry an equal share of the probability: the last message's words
+    first, then the vocabulary in its order. Only the first ``ceil(top_p * len(pool))``
+    entries (``nucleus_size``; at least one) can be drawn, so ``top_p: 1`` (the spec's default)
+    keeps the whole pool and a small ``top_p`` makes the answer repeat the last message's own
+    words; a ``top_p`` under ``1 / len(pool)`` leaves only the first of them.
+    The draws and the answer's length do not depend on ``top_p``, so it changes which words
+    are said, never how many tokens.
+
     The answer is returned as *pieces*, one token each: a word piece carries its leading
     space (except the very first), a punctuation piece has none. Joining the pieces gives
     the content, and ``tokenize(content)`` gives back exactly ``len(pieces)`` tokens, so
@@ -47,6 +56,7 @@ Generation
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import sys
@@ -68,6 +78,7 @@ __all__ = [
     "fit_max_tokens",
     "generate",
     "natural_length",
+    "nucleus_size",
     "seed_for",
     "tokenize",
     "truncate_messages",
@@ -184,6 +195,13 @@ def natural_length(messages: Sequence[Message]) -> int:
     return ANSWER_BASE + ANSWER_PER_TOKEN * len(tokenize(messages[-1]["content"]))
 
 
+def nucleus_size(pool_size: int, top_p: float) -> int:
+    """How many of the ranked pool's ``pool_size`` words ``top_p`` keeps:
+    ``ceil(top_p * pool_size)``, at least 1 and at most ``pool_size``."""
+    # round() first: 0.1 * 40 is 4.000000000000001 in binary floating point, not 5 words.
+    return min(pool_size, max(1, math.ceil(round(top_p * pool_size, 9))))
+
+
 def seed_for(model: str, messages: Sequence[Message]) -> int:
     """The temperature-0 seed: a stable hash of the model name and the kept messages."""
     # One hash call over the joined parts: the same digest as one update() per part.
@@ -234,11 +252,14 @@ def generate(
     max_tokens: int,
     temperature: float,
     *,
+    top_p: float | None = None,
     model: str = "",
     seed: int | None = None,
 ) -> tuple[list[str], FinishReason]:
     """Generate the answer to ``messages`` as one-token pieces, at most ``max_tokens`` of them.
 
+    ``top_p`` keeps the first :func:`nucleus_size` words of the ranked pool (``None``: the
+    whole pool; the server always passes the request's value, the spec's default applied).
     ``seed`` overrides the seed (by default: :func:`seed_for` at temperature 0, the OS random
     source otherwise). Returns the pieces and ``"length"`` if generation stopped at
     ``max_tokens``, ``"stop"`` if the answer ended on its own.
@@ -248,6 +269,8 @@ def generate(
     # The pool's words, each with its leading space: word i of the pool is spaced[i][1:].
     own = [" " + t for t in tokenize(messages[-1]["content"].lower()) if t[0].isalnum()]
     spaced = (*own[-_POOL_WORDS:], *_VOCABULARY_SPACED)
+    if top_p is not None:
+        spaced = spaced[: nucleus_size(len(spaced), top_p)]
     natural = natural_length(messages)
     count = min(natural, max_tokens)
     size = len(spaced)

@@ -72,10 +72,14 @@ def _describe(error: Any) -> str:
     if name == "Enum":
         options = ", ".join(_shown(o) for o in kind.options)
         return f"{_shown(value)} is not one of {options}"
-    if name in {"Minimum", "ExclusiveMinimum"}:
+    if name == "Minimum":
         return f"{_shown(value)} is less than the minimum of {kind.limit}"
-    if name in {"Maximum", "ExclusiveMaximum"}:
+    if name == "ExclusiveMinimum":
+        return f"{_shown(value)} is not greater than {kind.limit} (the exclusive minimum)"
+    if name == "Maximum":
         return f"{_shown(value)} is greater than the maximum of {kind.limit}"
+    if name == "ExclusiveMaximum":
+        return f"{_shown(value)} is not less than {kind.limit} (the exclusive maximum)"
     if name == "MinLength":
         return f"must be at least {kind.limit} characters long, got {len(value)}"
     if name == "MaxLength":

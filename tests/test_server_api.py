@@ -228,3 +228,34 @@ def test_custom_models_replace_the_built_in_ones() -> None:
 def test_create_app_refuses_to_run_without_a_token(tokens: Any) -> None:
     with pytest.raises((ValueError, TypeError)):
         create_app(tokens)
+
+
+def test_top_p_null_omitted_and_the_spec_default_give_the_same_answer(
+    client: httpx.Client,
+) -> None:
+    default = chat_text_spec.request_defaults()["top_p"]
+    assert default == 1
+    body = {
+        "model": "chat-text-base",
+        "messages": user("Describe the sea at night"),
+        "temperature": 0,
+    }
+    omitted = chat(client, **body)
+    assert chat(client, **body, top_p=None)["choices"] == omitted["choices"]
+    assert chat(client, **body, top_p=default)["choices"] == omitted["choices"]
+
+
+def test_top_p_narrows_the_words_over_http_json_and_stream(client: httpx.Client) -> None:
+    question = "Describe the sea at night"
+    own = {w.lower() for w in engine.tokenize(question)}
+    body = {"model": "chat-text-base", "messages": user(question), "temperature": 0}
+    whole = chat(client, **body)
+    narrowed = chat(client, **body, top_p=0.05)
+    text = narrowed["choices"][0]["message"]["content"]
+    words = {t.lower() for t in engine.tokenize(text) if t.isalnum()}
+    assert words <= own  # only the most likely words: the question's own
+    assert text != whole["choices"][0]["message"]["content"]
+    assert narrowed["usage"] == whole["usage"]  # top_p picks words, not how many
+    chunks, _ = stream(client, **body, top_p=0.05)
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == text
+    assert chunks[-1]["usage"] == narrowed["usage"]

@@ -132,3 +132,64 @@ def test_the_content_retokenizes_to_exactly_the_pieces(content: str) -> None:
     pieces, _ = engine.generate([msg("user", content)], 1000, 0)
     assert engine.tokenize("".join(pieces)) == [p.strip() for p in pieces]
     assert all(p.strip() for p in pieces)
+
+
+# -- top_p: nucleus sampling narrows the word choice ------------------------------------------
+
+
+def _words(pieces: list[str]) -> set[str]:
+    """The distinct words of an answer, lower-cased (sentence capitals undone)."""
+    return {p.strip().lower() for p in pieces if p.strip()[:1].isalnum()}
+
+
+@pytest.mark.parametrize(
+    ("pool", "top_p", "kept"),
+    [(40, 1, 40), (40, 1.0, 40), (40, 0.5, 20), (40, 0.1, 4), (43, 0.5, 22), (40, 0.01, 1),
+     (40, 1e-9, 1), (1, 0.3, 1), (64 + 40, 0.25, 26)],
+)  # fmt: skip
+def test_nucleus_size_is_the_ceiling_of_top_p_times_the_pool(
+    pool: int, top_p: float, kept: int
+) -> None:
+    assert engine.nucleus_size(pool, top_p) == kept
+
+
+def test_top_p_one_keeps_the_whole_pool() -> None:
+    messages = [msg("user", "Tell me about rivers and the sea")]
+    for seed in (1, 2, 3):
+        whole = engine.generate(messages, 120, 1.0, seed=seed)
+        assert engine.generate(messages, 120, 1.0, top_p=1, seed=seed) == whole
+        assert engine.generate(messages, 120, 1.0, top_p=1.0, seed=seed) == whole
+
+
+def test_a_small_top_p_draws_only_the_most_likely_words() -> None:
+    content = "Tell me about rivers and the sea"
+    messages = [msg("user", content)]
+    own = [w.lower() for w in engine.tokenize(content)]  # the pool's first, most likely words
+    pool_size = len(own) + len(engine.VOCABULARY)
+    # 7 own words + 40 vocabulary words: top_p 0.1 keeps ceil(4.7) = 5 words, all the message's.
+    assert engine.nucleus_size(pool_size, 0.1) == 5
+    for seed in range(20):
+        pieces, _ = engine.generate(messages, 150, 1.0, top_p=0.1, seed=seed)
+        assert _words(pieces) <= set(own[:5])
+    # Under 1 / len(pool) only the very first word is left: the answer repeats it.
+    pieces, _ = engine.generate(messages, 150, 0, top_p=0.01)
+    assert _words(pieces) == {"tell"}
+    # At the default the vocabulary is drawn from too.
+    pieces, _ = engine.generate(messages, 150, 0, top_p=1)
+    assert _words(pieces) - set(own)
+
+
+def test_top_p_changes_the_words_never_the_length_or_finish_reason() -> None:
+    messages = [msg("system", "Be kind."), msg("user", "Name three colours of the sea")]
+    whole, whole_finish = engine.generate(messages, 200, 0, model="chat-text-base")
+    for top_p in (0.9, 0.5, 0.2, 0.05):
+        pieces, finish = engine.generate(messages, 200, 0, top_p=top_p, model="chat-text-base")
+        assert (len(pieces), finish) == (len(whole), whole_finish)
+        assert engine.tokenize("".join(pieces)) == [p.strip() for p in pieces]
+    narrowed, _ = engine.generate(messages, 200, 0, top_p=0.2, model="chat-text-base")
+    assert narrowed != whole
+    # Deterministic at temperature 0, and a smaller max_tokens still gives a prefix.
+    again, _ = engine.generate(messages, 200, 0, top_p=0.2, model="chat-text-base")
+    short, finish = engine.generate(messages, 9, 0, top_p=0.2, model="chat-text-base")
+    assert again == narrowed
+    assert (short, finish) == (narrowed[:9], "length")

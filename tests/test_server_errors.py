@@ -250,6 +250,12 @@ BAD_FIELDS: list[tuple[str, dict[str, Any], str]] = [
     ("temperature-over", {"temperature": 2.0001}, "temperature"),
     ("temperature-string", {"temperature": "hot"}, "temperature"),
     ("temperature-bool", {"temperature": False}, "temperature"),
+    ("top_p-zero", {"top_p": 0}, "top_p"),
+    ("top_p-negative", {"top_p": -0.5}, "top_p"),
+    ("top_p-over", {"top_p": _bound("top_p", "maximum") + 0.5}, "top_p"),
+    ("top_p-string", {"top_p": "0.5"}, "top_p"),
+    ("top_p-bool", {"top_p": True}, "top_p"),
+    ("top_p-list", {"top_p": [0.5]}, "top_p"),
     ("stream-string", {"stream": "yes"}, "stream"),
     ("stream-int", {"stream": 1}, "stream"),
 ]  # fmt: skip
@@ -270,6 +276,20 @@ def test_the_out_of_range_message_names_the_bound(client: httpx.Client) -> None:
     assert response.json()["error"]["message"] == (
         "temperature: 3.5 is greater than the maximum of 2"
     )
+
+
+def test_the_exclusive_minimum_message_says_the_bound_is_excluded(client: httpx.Client) -> None:
+    response = client.post(PATH, json={**VALID, "top_p": 0}, headers=AUTH)
+    assert_error(response, 400, "invalid_request", "top_p")
+    assert response.json()["error"]["message"] == (
+        "top_p: 0 is not greater than 0 (the exclusive minimum)"
+    )
+
+
+def test_top_p_in_range_is_accepted(client: httpx.Client) -> None:
+    for top_p in (1e-9, 0.5, 1, 1.0, None):
+        response = client.post(PATH, json={**VALID, "top_p": top_p}, headers=AUTH)
+        assert response.status_code == 200, (top_p, response.text)
 
 
 def test_an_unknown_model_is_a_404(client: httpx.Client) -> None:
