@@ -83,6 +83,7 @@ def build_request_body(
     max_tokens: int | Unset | None = UNSET,
     prompt_truncate_len: int | Unset | None = UNSET,
     temperature: float | Unset | None = UNSET,
+    top_p: float | Unset | None = UNSET,
     stream: bool | Unset | None = UNSET,
 ) -> bytes:
     """The JSON body the SDK sends: the generated ``ChatTextRequest.to_dict()``, so an unset
@@ -95,6 +96,7 @@ def build_request_body(
         max_tokens=max_tokens,
         prompt_truncate_len=prompt_truncate_len,
         temperature=temperature,
+        top_p=top_p,
         stream=stream,
     )
     try:
@@ -315,6 +317,7 @@ class ChatText(_BaseClient):
         max_tokens: int | Unset | None = ...,
         prompt_truncate_len: int | Unset | None = ...,
         temperature: float | Unset | None = ...,
+        top_p: float | Unset | None = ...,
         stream: Literal[False] | Unset | None = ...,
         timeout: TimeoutTypes | None = ...,
         max_retries: int | None = ...,
@@ -329,6 +332,7 @@ class ChatText(_BaseClient):
         max_tokens: int | Unset | None = ...,
         prompt_truncate_len: int | Unset | None = ...,
         temperature: float | Unset | None = ...,
+        top_p: float | Unset | None = ...,
         stream: Literal[True],
         timeout: TimeoutTypes | None = ...,
         max_retries: int | None = ...,
@@ -343,6 +347,7 @@ class ChatText(_BaseClient):
         max_tokens: int | Unset | None = ...,
         prompt_truncate_len: int | Unset | None = ...,
         temperature: float | Unset | None = ...,
+        top_p: float | Unset | None = ...,
         stream: bool | Unset | None = ...,
         timeout: TimeoutTypes | None = ...,
         max_retries: int | None = ...,
@@ -356,6 +361,7 @@ class ChatText(_BaseClient):
         max_tokens: int | Unset | None = UNSET,
         prompt_truncate_len: int | Unset | None = UNSET,
         temperature: float | Unset | None = UNSET,
+        top_p: float | Unset | None = UNSET,
         stream: bool | Unset | None = UNSET,
         timeout: TimeoutTypes | None = None,
         max_retries: int | None = None,
@@ -373,6 +379,7 @@ class ChatText(_BaseClient):
             max_tokens=max_tokens,
             prompt_truncate_len=prompt_truncate_len,
             temperature=temperature,
+            top_p=top_p,
             stream=stream,
         )
         call_timeout, call_retries = self._options(timeout, max_retries)
@@ -512,6 +519,7 @@ class AsyncChatText(_BaseClient):
         max_tokens: int | Unset | None = ...,
         prompt_truncate_len: int | Unset | None = ...,
         temperature: float | Unset | None = ...,
+        top_p: float | Unset | None = ...,
         stream: Literal[False] | Unset | None = ...,
         timeout: TimeoutTypes | None = ...,  # noqa: ASYNC109
         max_retries: int | None = ...,
@@ -526,6 +534,7 @@ class AsyncChatText(_BaseClient):
         max_tokens: int | Unset | None = ...,
         prompt_truncate_len: int | Unset | None = ...,
         temperature: float | Unset | None = ...,
+        top_p: float | Unset | None = ...,
         stream: Literal[True],
         timeout: TimeoutTypes | None = ...,  # noqa: ASYNC109
         max_retries: int | None = ...,
@@ -540,6 +549,7 @@ class AsyncChatText(_BaseClient):
         max_tokens: int | Unset | None = ...,
         prompt_truncate_len: int | Unset | None = ...,
         temperature: float | Unset | None = ...,
+        top_p: float | Unset | None = ...,
         stream: bool | Unset | None = ...,
         timeout: TimeoutTypes | None = ...,  # noqa: ASYNC109
         max_retries: int | None = ...,
@@ -553,6 +563,7 @@ class AsyncChatText(_BaseClient):
         max_tokens: int | Unset | None = UNSET,
         prompt_truncate_len: int | Unset | None = UNSET,
         temperature: float | Unset | None = UNSET,
+        top_p: float | Unset | None = UNSET,
         stream: bool | Unset | None = UNSET,
         timeout: TimeoutTypes | None = None,  # noqa: ASYNC109
         max_retries: int | None = None,
@@ -565,6 +576,7 @@ class AsyncChatText(_BaseClient):
             max_tokens=max_tokens,
             prompt_truncate_len=prompt_truncate_len,
             temperature=temperature,
+            top_p=top_p,
             stream=stream,
         )
         call_timeout, call_retries = self._options(timeout, max_retries)

@@ -17,6 +17,8 @@ import chat_text
 import chat_text_spec
 from chat_text import AsyncChatText, ChatText, RetryPolicy
 from chat_text._retries import is_retryable_status, parse_retry_after
+from chat_text_server import engine
+from chat_text_server.testing import TEST_TOKEN, running_server
 
 TOKEN = "sk-facade-SECRET-9876"
 JSON = "application/json"
@@ -41,6 +43,10 @@ def mock_client(handler: Handler, **kwargs: Any) -> ChatText:
     kwargs.setdefault("base_url", "http://testserver")
     kwargs.setdefault("sleep", lambda _s: None)
     return ChatText(http_client=http, **kwargs)
+
+
+def json_response() -> httpx.Response:
+    return httpx.Response(200, json=COMPLETION)
 
 
 class Capture:
@@ -196,6 +202,59 @@ def test_non_finite_temperature_is_refused_before_sending() -> None:
     capture = Capture()
     with pytest.raises(ValueError, match="finite"):
         mock_client(capture).chat_text(model="m", messages=MESSAGES, temperature=float("nan"))
+    assert capture.requests == []
+
+
+def test_top_p_is_sent_only_when_given_on_every_call() -> None:
+    capture = Capture()
+    client = mock_client(capture)
+    client.chat_text(model="m", messages=MESSAGES)
+    assert "top_p" not in capture.body()
+    client.chat_text(model="m", messages=MESSAGES, top_p=0.3)
+    assert capture.body() == {"model": "m", "messages": MESSAGES, "top_p": 0.3}
+    client.chat_text(model="m", messages=MESSAGES, top_p=None)
+    assert capture.body() == {"model": "m", "messages": MESSAGES, "top_p": None}
+    events = Capture(sse_response(sse_body(chunk("a", USAGE))))
+    with mock_client(events).chat_text(
+        model="m", messages=MESSAGES, top_p=0.9, stream=True
+    ) as stream:
+        assert [c.to_dict() for c in stream] == [chunk("a", USAGE)]
+    assert events.body() == {"model": "m", "messages": MESSAGES, "top_p": 0.9, "stream": True}
+    with mock_client(events).chat_text(model="m", messages=MESSAGES, stream=True) as stream:
+        list(stream)
+    assert "top_p" not in events.body()
+
+
+async def test_async_top_p_is_sent_only_when_given() -> None:
+    sse = sse_response(sse_body(chunk("a", USAGE)))
+    capture = Capture(
+        lambda: sse() if b'"stream":true' in capture.requests[-1].content else json_response()
+    )
+    http = httpx.AsyncClient(transport=httpx.MockTransport(capture))
+    async with AsyncChatText(api_key=TOKEN, base_url="http://t", http_client=http) as client:
+        await client.chat_text(model="m", messages=MESSAGES)
+        assert "top_p" not in capture.body()
+        await client.chat_text(model="m", messages=MESSAGES, top_p=1, temperature=None)
+        assert capture.body() == {
+            "model": "m",
+            "messages": MESSAGES,
+            "temperature": None,
+            "top_p": 1,
+        }
+        stream = await client.chat_text(model="m", messages=MESSAGES, top_p=0.5, stream=True)
+        async with stream:
+            assert [c.to_dict() async for c in stream] == [chunk("a", USAGE)]
+        assert capture.body() == {"model": "m", "messages": MESSAGES, "top_p": 0.5, "stream": True}
+        async with await client.chat_text(model="m", messages=MESSAGES, stream=True) as stream:
+            assert [c.to_dict() async for c in stream] == [chunk("a", USAGE)]
+        assert "top_p" not in capture.body()
+    await http.aclose()
+
+
+def test_non_finite_top_p_is_refused_before_sending() -> None:
+    capture = Capture()
+    with pytest.raises(ValueError, match="finite"):
+        mock_client(capture).chat_text(model="m", messages=MESSAGES, top_p=float("inf"))
     assert capture.requests == []
 
 
@@ -459,3 +518,44 @@ def test_policy_delay_respects_cap_and_envelope() -> None:
     assert policy.backoff(3, rand=lambda: 0.999) == pytest.approx(2.0, abs=0.01)
     assert policy.delay(0, httpx.Headers({"Retry-After": "10"})) == 10.0
     assert policy.delay(0, httpx.Headers({"Retry-After": "11"})) is None
+
+
+# --------------------------------------------------------------------------------------------
+# top_p end to end: the SDK against the reference server (which narrows its words by top_p)
+# --------------------------------------------------------------------------------------------
+QUESTION = "Describe the sea at night"
+
+
+def _words(text: str) -> set[str]:
+    return {w.lower() for w in engine.tokenize(text) if w.isalnum()}
+
+
+async def test_top_p_reaches_the_reference_server_sync_async_and_stream() -> None:
+    own = _words(QUESTION)
+    question = [{"role": "user", "content": QUESTION}]
+    with running_server() as base_url:
+        with ChatText(api_key=TEST_TOKEN, base_url=base_url) as client:
+            whole = client.chat_text(model="chat-text-base", messages=question, temperature=0)
+            narrow = client.chat_text(
+                model="chat-text-base", messages=question, temperature=0, top_p=0.05
+            )
+            default = client.chat_text(
+                model="chat-text-base", messages=question, temperature=0, top_p=1
+            )
+            with client.chat_text(
+                model="chat-text-base", messages=question, temperature=0, top_p=0.05, stream=True
+            ) as stream:
+                streamed = "".join(c.choices[0].delta.content or "" for c in stream)
+        async with AsyncChatText(api_key=TEST_TOKEN, base_url=base_url) as aclient:
+            anarrow = await aclient.chat_text(
+                model="chat-text-base", messages=question, temperature=0, top_p=0.05
+            )
+            async with await aclient.chat_text(
+                model="chat-text-base", messages=question, temperature=0, top_p=0.05, stream=True
+            ) as astream:
+                astreamed = "".join([c.choices[0].delta.content or "" async for c in astream])
+    text = narrow.choices[0].message.content
+    assert _words(text) <= own  # only the question's own words: top_p was applied
+    assert _words(whole.choices[0].message.content) - own  # without it, vocabulary words too
+    assert default.choices[0].message.content == whole.choices[0].message.content
+    assert streamed == astreamed == anarrow.choices[0].message.content == text
