@@ -30,8 +30,22 @@ export const everyField: ChatTextRequest = {
   max_tokens: 64,
   prompt_truncate_len: null,
   temperature: 0,
+  top_p: null,
   stream: false,
 };
+
+// Nucleus sampling (spec 1.1.0): top_p is an optional number or null, in (0, 1]. Change it
+// or temperature, not both, so temperature is left out here.
+export const nucleus: ChatTextRequest = {
+  model: "chat-text-base",
+  messages: [{ role: "user", content: "Suggest a name for a lighthouse." }],
+  top_p: 0.5,
+};
+
+export function withTopP(request: ChatTextRequest, topP: number | null): ChatTextRequest {
+  const previous: number | null | undefined = request.top_p;
+  return previous === topP ? request : { ...request, top_p: topP };
+}
 
 export function firstAnswer(response: Ok): string {
   const choice = response.choices[0];
