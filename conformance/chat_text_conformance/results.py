@@ -14,6 +14,7 @@ A rule's outcome on one response or example is one of four:
 from __future__ import annotations
 
 import base64
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,11 +36,19 @@ _MIN_DERIVED = 6
 """Derived values shorter than this are left alone (too short to give the token away)."""
 
 
+_SHORT_TOKEN = 8
+
+
 def redact_token(text: str, token: str | None) -> str:
     """``text`` with the token, and the values :data:`TOKEN_FORMS` derive from it, replaced by
     their shell expressions."""
     if not token:
         return text
+    if len(token) < _SHORT_TOKEN:
+        # a short token also occurs inside ordinary words ("tok" in "max_tokens"): replace it
+        # only where it stands alone
+        pattern = rf"(?<![\w.~+/-]){re.escape(token)}(?![\w.~+/-])"
+        return re.sub(pattern, TOKEN_PLACEHOLDER, text)
     text = text.replace(token, TOKEN_PLACEHOLDER)
     for form, derive in TOKEN_FORMS[:-1]:
         value = derive(token)

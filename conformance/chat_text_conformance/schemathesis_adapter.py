@@ -30,7 +30,7 @@ import chat_text_spec
 from . import checks
 from .checks.builtins import DISABLED_BUILTINS, TRANSPORT
 from .reproducer import curl_command
-from .results import CheckResult, Failure, RequestRecord
+from .results import CheckResult, Failure, RequestRecord, redact_token
 from .target import Level, Target
 
 __all__ = [
@@ -500,7 +500,7 @@ def run_schemathesis(
             progress(line)
 
     def redact(text: str) -> str:
-        return text.replace(target.token, "$CHAT_TEXT_TOKEN") if target.token else text
+        return redact_token(text, target.token)
 
     register_checks()
     if context is None:

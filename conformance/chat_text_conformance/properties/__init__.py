@@ -30,12 +30,15 @@ from . import fields, prompt, streaming, validation  # noqa: F401
 from ._harness import (
     GROUP,
     PROPERTIES,
+    Inconclusive,
     Ledger,
+    NotExercised,
     OutOfTime,
     Property,
     PropertyRun,
     ServerDown,
     Session,
+    _Reported,
 )
 
 __all__ = ["PROPERTIES", "Property", "PropertyOutcome", "run_properties"]
@@ -111,6 +114,14 @@ def _run_one(run: PropertyRun, item: Property) -> None:
     try:
         with run.batch():
             item.run(run)
+    except NotExercised as reason:  # raised while building what every example shares
+        run.result.record_not_exercised(reason.reason)
+    except Inconclusive as reason:
+        run.result.record_inconclusive(reason.reason)
+    except _Reported:
+        run.result.record_not_exercised(
+            "an answer broke a per-response rule (reported under that rule)"
+        )
     except ServerDown as exc:
         run.result.record_failure(
             Failure(

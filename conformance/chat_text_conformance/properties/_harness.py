@@ -37,8 +37,9 @@ from chat_text_spec.sse import SSEDecoder
 from .. import checks
 from ..checks.registry import Source, declare
 from ..reproducer import curl_command
-from ..results import CheckResult, Failure, RequestRecord
+from ..results import CheckResult, Failure, RequestRecord, redact_token
 from ..target import Level, Target
+from ._conversations import conversation_budget, question
 
 __all__ = [
     "GROUP",
@@ -105,6 +106,10 @@ class Inconclusive(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class _UsageNull(Exception):
+    """A plain answer carried ``usage: null`` (allowed); streams carry usage in their end."""
 
 
 class _Reported(Exception):
@@ -186,6 +191,12 @@ class Session:
         self.failures_in_a_row = 0
         self.down_reason = ""
         self.sent = 0
+        self.usage_from_streams = False
+        self.per_word: float | None = None
+        """Prompt tokens per word of :func:`question`, as this server counts (measured once)."""
+        self.calibration = threading.Lock()
+        """Set once a plain answer carried ``usage: null``: token counts are then read from
+        streams, whose last chunk carries usage."""
 
     def close(self) -> None:
         self.client.close()
@@ -483,7 +494,9 @@ class PropertyRun:
         if folded is None:
             raise Violation(f"{what}: the 200 answer cannot be read", reply=reply)
         if folded.usage is None:
-            raise NotExercised("the server sent usage: null, so token counts cannot be compared")
+            if exchange.stream is None:
+                raise _UsageNull
+            raise NotExercised("the stream has no usage, so token counts cannot be compared")
         counts = folded.usage_counts()
         if counts is None or len(folded.choices) != 1:
             raise NotExercised(f"{what}: not exactly one choice with usage")
@@ -498,7 +511,21 @@ class PropertyRun:
         )
 
     def complete(self, messages: Sequence[Mapping[str, str]], what: str, **fields: Any) -> Answer:
-        return self.answer(self.post(self.body(messages, **fields)), what)
+        """The answer to ``messages`` with ``fields``; when this server sends ``usage: null`` in
+        plain answers, the same request streamed (usage arrives in a stream's last chunk)."""
+        return self.counted(self.body(messages, **fields), what)
+
+    def counted(self, body: dict[str, Any], what: str, reply: Reply | None = None) -> Answer:
+        """The answer to ``body`` (already sent: ``reply``) with its token counts, from the same
+        request streamed when plain answers carry ``usage: null``."""
+        if not self.session.usage_from_streams:
+            reply = reply or self.post(body)
+            try:
+                return self.answer(reply, what)
+            except _UsageNull:
+                self.session.usage_from_streams = True
+        streamed = self.post({**body, "stream": True})
+        return self.answer(streamed, f"{what} (streamed: plain answers carry usage: null)")
 
     def stream(self, messages: Sequence[Mapping[str, str]], what: str, **fields: Any) -> Answer:
         return self.answer(self.post(self.body(messages, stream=True, **fields)), what)
@@ -506,12 +533,12 @@ class PropertyRun:
     def measured(self, messages: Sequence[Mapping[str, str]]) -> tuple[int | None, Reply]:
         """prompt_tokens of ``messages`` with nothing evicted (ptl at its maximum) and the reply
         that says so; ``None`` when they do not fit the model (``prompt_too_long``)."""
-        reply = self.post(
-            self.body(messages, prompt_truncate_len=self.max_ptl, max_tokens=self.min_tokens)
-        )
+        body = self.body(messages, prompt_truncate_len=self.max_ptl, max_tokens=self.min_tokens)
+        reply = self.post({**body, "stream": True} if self.session.usage_from_streams else body)
         if reply.status == 400 and reply.error_code() == "prompt_too_long":
             return None, reply
-        return self.answer(reply, "measuring prompt_tokens").usage.prompt, reply
+        answer = self.counted(body, "measuring prompt_tokens", reply)
+        return answer.usage.prompt, answer.reply
 
     def prompt_tokens(self, messages: Sequence[Mapping[str, str]]) -> int | None:
         """What this server counts for ``messages`` with nothing evicted (ptl at its maximum),
@@ -524,6 +551,31 @@ class PropertyRun:
         if cost is None:
             raise NotExercised("a conversation built to fit the model was refused as too long")
         return cost, reply
+
+    def tokens_per_word(self) -> float:
+        """Prompt tokens per extra word of a question, as this server counts (measured once
+        per run with two questions; any tokenizer and template)."""
+        with self.session.calibration:
+            if self.session.per_word is None:
+                small = self.prompt_tokens(question(10))
+                large = self.prompt_tokens(question(40))
+                if small is None or large is None or large <= small:
+                    raise NotExercised("short questions cannot be measured on this server")
+                self.session.per_word = (large - small) / 30
+            return self.session.per_word
+
+    def words_for(self, tokens: float) -> int:
+        """About how many question words cost ``tokens`` on this server (erring low)."""
+        return max(1, int(tokens / (1.5 * self.tokens_per_word())))
+
+    def conversation_budget(self) -> tuple[int, int]:
+        """(max turns, max words per turn) that keep a drawn conversation within half of the
+        window, by this server's own counts."""
+        context = self.target.context_length
+        if context is None:
+            return conversation_budget(None)
+        turns = conversation_budget(context)[0]
+        return turns, max(2, min(30, self.words_for(context / 2 / (turns + 2))))
 
     # -- examples
 
@@ -625,6 +677,9 @@ class PropertyRun:
         except Inconclusive as reason:
             with self._lock:
                 self.result.record_inconclusive(reason.reason)
+        except _UsageNull:
+            with self._lock:
+                self.result.record_not_exercised("the server sent usage: null")
         except _Reported:
             with self._lock:
                 self.result.record_not_exercised(
@@ -678,7 +733,7 @@ def error_body(reply: Reply, what: str) -> dict[str, Any]:
 
 
 def redact(text: str, token: str) -> str:
-    return text.replace(token, "$CHAT_TEXT_TOKEN") if len(token) >= 4 else text
+    return redact_token(text, token)
 
 
 def same(what: str, left: Answer, right: Answer, *, content: bool = True) -> None:

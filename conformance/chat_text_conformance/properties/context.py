@@ -42,12 +42,8 @@ _FIT_ATTEMPTS = 10
 
 
 def _slope(run: PropertyRun) -> tuple[int, float]:
-    """(words, tokens per word) from two short questions: a first guess, refined by measuring."""
-    small = run.prompt_tokens(question(10))
-    large = run.prompt_tokens(question(40))
-    if small is None or large is None or large <= small:
-        raise NotExercised("short questions cannot be measured on this server")
-    return 40, (large - small) / 30
+    """(words, tokens per word): a first guess, refined by measuring."""
+    return 40, run.tokens_per_word()
 
 
 def _fit(run: PropertyRun, target: int, tolerance: int) -> tuple[list[dict[str, str]], int, Reply]:
@@ -143,7 +139,8 @@ def max_tokens_lowered_to_fit(run: PropertyRun) -> None:
         left = context - cost
         ask = [left + 1, left + 7, context, top][choice]
         what = f"max_tokens={ask} with {left} tokens of room"
-        reply = run.post(run.body(messages, max_tokens=ask, temperature=run.cold))
+        body = run.body(messages, max_tokens=ask, temperature=run.cold)
+        reply = run.post(body)
         if reply.status == 400 and reply.error_code() == "prompt_too_long":
             raise Violation(
                 f"{what}: refused as prompt_too_long instead of lowering max_tokens",
@@ -151,7 +148,7 @@ def max_tokens_lowered_to_fit(run: PropertyRun) -> None:
                 actual=f"HTTP 400: {preview(reply.body)}",
                 reply=reply,
             )
-        answer = run.answer(reply, what)
+        answer = run.counted(body, what, reply)
         if answer.usage.prompt != cost:
             raise Violation(
                 "prompt_tokens changed with max_tokens",
@@ -183,7 +180,8 @@ def context_window_boundary(run: PropertyRun) -> None:
     def check() -> None:
         messages, pad = _exact(run, context - 2)
         what = f"a prompt of {context - 1} tokens (1 token of room), max_tokens={top}"
-        reply = run.post(run.body(_padded(messages, pad, 1), max_tokens=top, temperature=run.cold))
+        body = run.body(_padded(messages, pad, 1), max_tokens=top, temperature=run.cold)
+        reply = run.post(body)
         if reply.status == 400 and reply.error_code() == "prompt_too_long":
             raise Violation(
                 f"{what}: refused although one token of the window is left",
@@ -191,7 +189,7 @@ def context_window_boundary(run: PropertyRun) -> None:
                 actual=f"HTTP 400: {preview(reply.body)}",
                 reply=reply,
             )
-        answer = run.answer(reply, what)
+        answer = run.counted(body, what, reply)
         if answer.usage.prompt != context - 1:
             raise NotExercised("the one-token piece did not add up on this server")
         reply = run.post(run.body(_padded(messages, pad, 2), max_tokens=run.min_tokens))

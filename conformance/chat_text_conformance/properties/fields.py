@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from ..checks.registry import spec, vendor
 from ..target import Level
-from ._conversations import SEEDS, conversation_budget, conversations, question
+from ._conversations import SEEDS, conversations, question
 from ._harness import Answer, PropertyRun, Violation, prop, same
 
 __all__ = ["finish_reason_matches_max_tokens", "null_and_omitted_mean_default"]
@@ -32,11 +32,11 @@ def null_and_omitted_mean_default(run: PropertyRun) -> None:
     same. At the strict level the answers at temperature 0 are identical too.
     """
     defaults = run.defaults
-    max_turns, max_words = conversation_budget(run.target.context_length)
+    max_turns, max_words = run.conversation_budget()
     default_cap = defaults.get("max_tokens")
     context = run.target.context_length
-    room = 150 if context is None or not isinstance(default_cap, int) else context - default_cap
-    long_question = max(5, min(150, room // 2))
+    room = 300 if context is None or not isinstance(default_cap, int) else context - default_cap
+    long_question = max(5, min(150, run.words_for(room / 2)))
 
     def example(drawn: tuple[list[dict[str, str]], int]) -> None:
         conversation, words = drawn

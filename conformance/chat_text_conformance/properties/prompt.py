@@ -11,7 +11,7 @@ import random
 from hypothesis import strategies as st
 
 from ..checks.registry import spec, vendor
-from ._conversations import SEEDS, WORDS, conversation_budget, conversations
+from ._conversations import SEEDS, WORDS, conversations
 from ._harness import PropertyRun, Violation, prop
 
 __all__ = ["prompt_tokens_count_every_message", "truncation_keeps_newest_turns"]
@@ -38,7 +38,7 @@ def truncation_keeps_newest_turns(run: PropertyRun) -> None:
     off-by-one at the limit, newest-first eviction, evicting a system or the last message and
     ignoring the limit all give a different count. Removing turns never raises prompt_tokens.
     """
-    max_turns, max_words = conversation_budget(run.target.context_length)
+    max_turns, max_words = run.conversation_budget()
     ptl_min: int = run.bound("prompt_truncate_len", "minimum")
 
     def example(drawn: tuple[list[dict[str, str]], int]) -> None:
@@ -117,7 +117,7 @@ def prompt_tokens_count_every_message(run: PropertyRun) -> None:
     the last message each get a few more words; each time prompt_tokens must grow. Catches a
     count that skips a role, the last message or the system prompt, or a constant count.
     """
-    max_turns, max_words = conversation_budget(run.target.context_length)
+    max_turns, max_words = run.conversation_budget()
 
     def example(drawn: tuple[list[dict[str, str]], int]) -> None:
         messages, extra = drawn

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from ..checks.registry import OPERATION, spec, vendor
 from ..target import Level
-from ._conversations import conversation_budget, conversations
+from ._conversations import conversations
 from ._harness import PropertyRun, Violation, prop, same
 
 __all__ = [
@@ -24,7 +24,7 @@ _DETERMINISTIC = "lower values like 0.2 will make it more focused and determinis
 
 def _stream_cases(run: PropertyRun) -> st.SearchStrategy[StreamCase]:
     """A conversation, max_tokens and (sometimes) a small prompt_truncate_len."""
-    max_turns, max_words = conversation_budget(run.target.context_length)
+    max_turns, max_words = run.conversation_budget()
     ptl_min: int = run.bound("prompt_truncate_len", "minimum")
     return st.tuples(
         conversations(max_turns, max_words),
