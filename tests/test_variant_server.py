@@ -20,9 +20,13 @@ import httpx
 import jsonschema
 import pytest
 from variant_server import (
+    FAULTS,
     VARIANTS,
+    PromptTooLong,
     Variant,
+    completion_budget,
     count_tokens,
+    fit_prompt,
     generate,
     running_variant,
     running_variants,
@@ -585,7 +589,7 @@ def test_delays(pool: Pool) -> None:
 
 def test_variants_catalogue() -> None:
     default = Variant()
-    switches = {f for f in Variant.__dataclass_fields__ if f != "name"}
+    switches = {f for f in Variant.__dataclass_fields__ if f not in ("name", "faults")}
 
     def changed(variant: Variant) -> set[str]:
         return {f for f in switches if getattr(variant, f) != getattr(default, f)}
@@ -598,6 +602,7 @@ def test_variants_catalogue() -> None:
     assert changed(VARIANTS["all-with-usage"]) == switches - {"usage_null"}
     assert changed(VARIANTS["all-deterministic"]) == switches - {"usage_null", "nondeterministic"}
     assert all(variant.name == name for name, variant in VARIANTS.items())
+    assert not any(variant.faults for variant in VARIANTS.values())  # every variant is legal
     assert len({hash(v) for v in VARIANTS.values()}) > 1  # usable as dict keys
     with pytest.raises(ValueError, match="tokenizer"):
         Variant(tokenizer="words")  # type: ignore[arg-type]
@@ -613,3 +618,98 @@ def test_running_variant_serves_then_stops() -> None:
         assert response.status_code == 200
     with pytest.raises(httpx.ConnectError):
         httpx.post(url + PATH, json={}, timeout=2.0)
+
+
+# -- fault switches (for tests/mutations.py) ----------------------------------------------------
+
+
+def _faulty(*faults: str) -> Variant:
+    return Variant(message_overhead=0, faults=frozenset(faults))
+
+
+def _conversation() -> list[dict[str, str]]:
+    # one token per word with the regex tokenizer and no overhead: costs 2, 3, 3, 2
+    return [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "one two three"},
+        {"role": "assistant", "content": "four five six"},
+        {"role": "user", "content": "seven eight"},
+    ]
+
+
+def test_fault_switches_are_checked() -> None:
+    with pytest.raises(ValueError, match="unknown faults"):
+        Variant(faults=frozenset({"no_such_bug"}))
+    assert Variant().faults == frozenset()
+    assert all(Variant(faults=frozenset({fault})).faults == {fault} for fault in FAULTS)
+
+
+@pytest.mark.parametrize(
+    ("fault", "kept_roles", "prompt_tokens"),
+    [
+        (None, ["system", "assistant", "user"], 7),  # correct: the oldest turn goes
+        ("truncation_evicts_system", ["assistant", "user"], 5),
+        ("truncation_newest_first", ["system", "user", "user"], 7),
+        ("truncation_ignores_limit", ["system", "user", "assistant", "user"], 10),
+        ("truncation_off_by_one", ["system", "user"], 4),  # 7 is not below 7: one more goes
+        ("prompt_tokens_before_truncation", ["system", "assistant", "user"], 10),
+        ("prompt_tokens_skip_last_message", ["system", "assistant", "user"], 5),
+    ],
+)
+def test_truncation_faults(fault: str | None, kept_roles: list[str], prompt_tokens: int) -> None:
+    variant = _faulty(fault) if fault else _faulty()
+    kept, total = fit_prompt(variant, _conversation(), 7, 100)
+    assert [m["role"] for m in kept] == kept_roles
+    assert total == prompt_tokens
+
+
+def test_truncation_evicts_last() -> None:
+    kept, total = fit_prompt(_faulty(), _conversation(), 1, 100)
+    assert ([m["role"] for m in kept], total) == (["system", "user"], 4)
+    kept, total = fit_prompt(_faulty("truncation_evicts_last"), _conversation(), 1, 100)
+    assert ([m["role"] for m in kept], total) == (["system"], 2)
+
+
+def test_window_faults() -> None:
+    messages = _conversation()[-1:]  # 2 tokens
+    with pytest.raises(PromptTooLong):
+        fit_prompt(_faulty(), messages, 100, 2)
+    assert fit_prompt(_faulty("full_window_accepted"), messages, 100, 2)[1] == 2
+    assert completion_budget(_faulty(), 8, 200, 10) == 2
+    assert completion_budget(_faulty("max_tokens_off_by_one"), 8, 1, 10) == 2
+    assert completion_budget(_faulty("max_tokens_lowered_one_too_far"), 8, 200, 10) == 3
+    assert completion_budget(_faulty(), 9, 200, 10) == 1
+    with pytest.raises(PromptTooLong):
+        completion_budget(_faulty("one_token_of_room_refused"), 9, 200, 10)
+    with pytest.raises(PromptTooLong):
+        completion_budget(_faulty("max_tokens_not_lowered"), 8, 3, 10)
+    assert completion_budget(_faulty("max_tokens_not_lowered"), 8, 2, 10) == 2
+
+
+def test_generation_faults() -> None:
+    messages = user("Tell me everything.")
+    full, _ = generate(_faulty(), "m", messages, 5000, 0)
+    assert generate(_faulty(), "m", messages, 3, 0) == (full[:3], "length")
+    assert generate(_faulty("finish_reason_always_stop"), "m", messages, 3, 0) == (
+        full[:3],
+        "stop",
+    )
+    bugged = _faulty("nondeterministic_at_temperature_0")
+    assert len({"".join(generate(bugged, "m", messages, 5000, 0)[0]) for _ in range(4)}) > 1
+    assert generate(_faulty(), "m", user(""), 5, 0)[0]
+    with pytest.raises(IndexError):
+        generate(_faulty("empty_message_crashes"), "m", user(""), 5, 0)
+
+
+def test_a_fault_is_served() -> None:
+    """A faulty variant's app answers with the bug (an empty last message: 500)."""
+    variant = Variant(name="crashes", faults=frozenset({"empty_message_crashes"}))
+    with running_variant(variant, TOKEN) as url:
+        response = httpx.post(
+            url + chat_text_spec.OPERATION_PATH,
+            json={"model": "acme-large", "messages": [{"role": "user", "content": ""}]},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=10,
+        )
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"

@@ -58,8 +58,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 import chat_text_spec
 
 __all__ = [
+    "FAULTS",
     "VARIANTS",
     "Variant",
+    "completion_budget",
     "count_tokens",
     "create_variant_app",
     "fit_prompt",
@@ -73,6 +75,33 @@ Chunking = Literal["token", "word", "sentence", "single"]
 LineEnding = Literal["lf", "crlf", "cr"]
 IdStyle = Literal["uuid", "counter", "long"]
 FinishReason = Literal["stop", "length"]
+
+
+FAULTS: frozenset[str] = frozenset(
+    {
+        # prompt fitting (fit_prompt)
+        "truncation_evicts_system",
+        "truncation_newest_first",
+        "truncation_ignores_limit",
+        "truncation_off_by_one",
+        "truncation_evicts_last",
+        "prompt_tokens_before_truncation",
+        "prompt_tokens_skip_last_message",
+        "full_window_accepted",
+        # the completion budget (the room left in the window)
+        "max_tokens_off_by_one",
+        "max_tokens_not_lowered",
+        "max_tokens_lowered_one_too_far",
+        "one_token_of_room_refused",
+        # generation (generate)
+        "finish_reason_always_stop",
+        "nondeterministic_at_temperature_0",
+        "empty_message_crashes",
+    }
+)
+"""Bugs a ``Variant`` can be told to have (``faults=``), for the suite's mutation tests
+(``tests/mutations.py``). Each is the same bug as the reference server's engine fault of that
+name, written for this server's own code; none is a legal choice."""
 
 
 def _default_models() -> dict[str, int]:
@@ -125,6 +154,8 @@ class Variant:
     """Seconds before any response."""
     long_answers: bool = False
     """Natural answers of 1,100..1,599 tokens (so a token-chunked stream has 1,000+ events)."""
+    faults: frozenset[str] = frozenset()
+    """Bugs to have, from :data:`FAULTS` (none by default: every variant is a legal server)."""
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -146,6 +177,9 @@ class Variant:
         for name, value, allowed in checks:
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        unknown = set(self.faults) - FAULTS
+        if unknown:
+            raise ValueError(f"unknown faults {sorted(unknown)}; known: {sorted(FAULTS)}")
 
 
 # -- tokenizers --------------------------------------------------------------------------------
@@ -213,23 +247,53 @@ def fit_prompt(
     """Evict oldest user/assistant messages (not the last) while over ``truncate_len``.
 
     Returns the kept messages and the prompt's token count; raises :class:`PromptTooLong` when
-    the kept prompt leaves not even one token of room in ``context``.
+    the kept prompt leaves not even one token of room in ``context``. (``variant.faults`` can
+    break each of these rules: see :data:`FAULTS`.)
     """
+    faults = variant.faults
     costs = [
         variant.message_overhead + count_tokens(m["content"], variant.tokenizer) for m in messages
     ]
-    total = variant.reply_overhead + sum(costs)
+    total = full = variant.reply_overhead + sum(costs)
     keep = [True] * len(messages)
     last = len(messages) - 1
-    for i, message in enumerate(messages):
-        if total <= truncate_len:
+    order: Sequence[int] = range(len(messages))
+    if "truncation_newest_first" in faults:
+        order = range(last, -1, -1)
+    elif "truncation_ignores_limit" in faults:
+        order = ()
+    for i in order:
+        fits = total < truncate_len if "truncation_off_by_one" in faults else total <= truncate_len
+        if fits:
             break
-        if i != last and message["role"] != "system":
+        protected = (i == last and "truncation_evicts_last" not in faults) or (
+            messages[i]["role"] == "system" and "truncation_evicts_system" not in faults
+        )
+        if not protected:
             keep[i] = False
             total -= costs[i]
-    if total >= context:
+    if total > context or (total == context and "full_window_accepted" not in faults):
         raise PromptTooLong(total, context)
+    if "prompt_tokens_before_truncation" in faults:
+        total = full
+    if "prompt_tokens_skip_last_message" in faults:
+        total -= costs[last]
     return [m for m, kept in zip(messages, keep, strict=True) if kept], total
+
+
+def completion_budget(variant: Variant, prompt_tokens: int, max_tokens: int, context: int) -> int:
+    """``max_tokens`` lowered to the room the prompt leaves in ``context`` (``fit_prompt`` has
+    made sure there is some), or a fault's idea of it."""
+    room = context - prompt_tokens
+    faults = variant.faults
+    if "max_tokens_not_lowered" in faults and max_tokens > room:
+        raise PromptTooLong(prompt_tokens + max_tokens, context)
+    if "one_token_of_room_refused" in faults and room <= 1:
+        raise PromptTooLong(prompt_tokens, context)
+    if "max_tokens_lowered_one_too_far" in faults:
+        room += 1
+    budget = min(max_tokens, room)
+    return budget + 1 if "max_tokens_off_by_one" in faults else budget
 
 
 def _compose(rng: random.Random, words: int) -> str:
@@ -260,20 +324,24 @@ def generate(
     """
     key = json.dumps([model, [[m["role"], m["content"]] for m in kept]]).encode()
     digest = hashlib.sha256(key).digest()
+    if "empty_message_crashes" in variant.faults:
+        last_word = _REGEX_TOKEN.findall(kept[-1]["content"])[-1]  # IndexError when empty
+        del last_word
     if variant.nondeterministic:
         length_draw = secrets.randbits(64)
         word_seed = secrets.randbits(64)
     else:
         length_draw = int.from_bytes(digest[:8], "big")
-        word_seed = (
-            int.from_bytes(digest[8:16], "big") if temperature == 0 else secrets.randbits(64)
-        )
+        seeded = temperature == 0 and "nondeterministic_at_temperature_0" not in variant.faults
+        word_seed = int.from_bytes(digest[8:16], "big") if seeded else secrets.randbits(64)
     base, span = _LONG_ANSWER if variant.long_answers else _SHORT_ANSWER
     natural = base + length_draw % span
     text = _compose(random.Random(word_seed), natural)
     pieces = _pieces(text, variant.tokenizer)[:natural]
     if natural > max_tokens:
-        return pieces[:max_tokens], "length"
+        return pieces[:max_tokens], (
+            "stop" if "finish_reason_always_stop" in variant.faults else "length"
+        )
     if natural < max_tokens:
         return pieces, "stop"
     return pieces, variant.stop_at_exact_max
@@ -624,12 +692,12 @@ class _Server:
             kept, prompt_tokens = fit_prompt(
                 variant, request["messages"], request["prompt_truncate_len"], context
             )
+            max_tokens = completion_budget(variant, prompt_tokens, request["max_tokens"], context)
         except PromptTooLong as exc:
             message = _say(
                 variant, "prompt_too_long", tokens=exc.prompt_tokens, model=model, context=context
             )
             raise ApiError(400, "prompt_too_long", message, "messages") from None
-        max_tokens = min(request["max_tokens"], context - prompt_tokens)
         pieces, finish = generate(variant, model, kept, max_tokens, request["temperature"])
         usage: dict[str, Any] = {
             "prompt_tokens": prompt_tokens,
@@ -669,7 +737,7 @@ class _Server:
         variant = self.variant
         deltas: list[dict[str, Any]] = [
             {"role": "assistant", "content": text} if i == 0 else {"content": text}
-            for i, text in enumerate(_groups(pieces, variant.chunking))
+            for i, text in enumerate(_groups(pieces, variant.chunking) or [""])
         ]
         if variant.extra_fields:
             deltas[0]["refusal"] = None
