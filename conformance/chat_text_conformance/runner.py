@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -13,10 +14,10 @@ import chat_text_spec
 
 from . import checks
 from .checks.builtins import PREFLIGHT
-from .properties import run_properties
+from .properties import PropertyOutcome, run_properties
 from .reproducer import curl_command
 from .results import CheckResult, Failure, RequestRecord, RunReport
-from .schemathesis_adapter import run_schemathesis
+from .schemathesis_adapter import SchemathesisOutcome, run_schemathesis
 from .target import Level, Target
 
 __all__ = ["PREFLIGHT_CHECK", "preflight", "run"]
@@ -158,6 +159,7 @@ def run(
         base_url=target.base_url,
         model=target.model,
         workers=workers,
+        context_length=target.context_length,
     )
     say(f"pre-flight: one valid request to {target.base_url} (model {target.model})")
     result, setup_error = preflight(target)
@@ -174,30 +176,32 @@ def run(
         f"{workers} worker(s)"
     )
     importlib.import_module("schemathesis")  # its import is start-up, not test time
-    schemathesis_started = time.monotonic()
-    outcome = run_schemathesis(
-        target,
-        level,
-        max_examples=max_examples,
-        seed=seed,
-        context=context,
-        max_time=max_time,
-        app=app if app is not None else target.app,
-        workers=workers,
-        progress=progress,
-    )
-    report.schemathesis_seconds = time.monotonic() - schemathesis_started
-    report.cases = outcome.cases
-    report.notes.extend(outcome.notes)
-    results = dict(outcome.results)
-    properties: list[CheckResult] = []
-    if level is not Level.SCHEMA:
+
+    def schemathesis_part() -> SchemathesisOutcome:
+        began = time.monotonic()
+        found = run_schemathesis(
+            target,
+            level,
+            max_examples=max_examples,
+            seed=seed,
+            context=context,
+            max_time=max_time,
+            app=app if app is not None else target.app,
+            workers=workers,
+            progress=progress,
+        )
+        report.schemathesis_seconds = time.monotonic() - began
+        return found
+
+    def properties_part() -> PropertyOutcome:
+        if level is Level.SCHEMA:
+            return PropertyOutcome()
         say(f"properties: targeted hypothesis properties ({level.value} level)")
 
         def on_result(item: CheckResult) -> None:
             say(f"property {item.name}: {item.verdict} ({item.passed} passed)")
 
-        found = run_properties(
+        return run_properties(
             target,
             level,
             max_examples=max_examples,
@@ -207,12 +211,25 @@ def run(
             workers=workers,
             context=context,
         )
-        properties = found.properties
-        for name, extra in found.responses.items():
-            if name in results:
-                results[name].merge(extra)
-            else:
-                results[name] = extra
+
+    if workers > 1:
+        # independent parts: a slow server's latency overlaps
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            pending = pool.submit(schemathesis_part)
+            found = properties_part()
+            outcome = pending.result()
+    else:
+        outcome = schemathesis_part()
+        found = properties_part()
+    report.cases = outcome.cases
+    report.notes.extend(outcome.notes)
+    results = dict(outcome.results)
+    properties = found.properties
+    for name, extra in found.responses.items():
+        if name in results:
+            results[name].merge(extra)
+        else:
+            results[name] = extra
     if target.context_length is None and level is not Level.SCHEMA:
         report.notes.append(
             "the context length is unknown: the window-dependent rules were not exercised "

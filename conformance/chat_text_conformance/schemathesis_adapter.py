@@ -20,6 +20,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,16 @@ __all__ = [
     "register_checks",
     "run_schemathesis",
 ]
+
+SHARDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("positive", ("examples", "coverage")),
+    ("negative", ("coverage",)),
+    ("all", ("fuzzing",)),
+)
+"""The schemathesis part as three engines (generation mode, phases): together they send what
+one ``mode = all`` engine sends. schemathesis parallelises across operations only and this API
+has one, so with ``--workers`` > 1 the three run side by side; with 1, one after another (the
+same requests either way)."""
 
 STREAM_MAX_EVENTS = 100_000
 """The suite's cap on the events of one stream it reads in the schemathesis part (its time cap
@@ -505,48 +516,77 @@ def run_schemathesis(
     register_checks()
     if context is None:
         context = checks.RunContext(context_length=target.context_length, token=target.token)
-    config = SchemathesisConfig.from_dict(
-        build_config(target, level, max_examples=max_examples, seed=seed, workers=workers)
-    )
-    schema = schemathesis.openapi.from_dict(
-        adapt_spec(chat_text_spec.load_spec(), target.model), config=config
-    )
     state = SchemathesisRun(context=context, level=level, base_url=target.base_url)
-    attach(schema, state)
-    if app is not None:
-        schema.app = app
-
-    @schema.hook("map_case")
-    def map_case(hook_context: Any, case: Any) -> Any:
-        case.body = pin_model(case.body, target.model)
-        return case
-
-    @schema.hook("filter_failure")
-    def filter_failure(hook_context: Any, failure: Any, case: Any, response: Any) -> bool:
-        return not (
-            isinstance(failure, RejectedPositiveData)
-            and is_documented_rejection(response, case.body, target.context_length)
+    streams: list[Any] = []
+    for mode, phases in SHARDS:
+        config = build_config(target, level, max_examples=max_examples, seed=seed)
+        config["generation"]["mode"] = mode
+        config["phases"] = {
+            name: {"enabled": name in phases}
+            for name in ("examples", "coverage", "fuzzing", "stateful")
+        }
+        schema = schemathesis.openapi.from_dict(
+            adapt_spec(chat_text_spec.load_spec(), target.model),
+            config=SchemathesisConfig.from_dict(config),
         )
+        attach(schema, state)
+        if app is not None:
+            schema.app = app
+
+        @schema.hook("map_case")
+        def map_case(hook_context: Any, case: Any) -> Any:
+            case.body = pin_model(case.body, target.model)
+            return case
+
+        @schema.hook("filter_failure")
+        def filter_failure(hook_context: Any, failure: Any, case: Any, response: Any) -> bool:
+            return not (
+                isinstance(failure, RejectedPositiveData)
+                and is_documented_rejection(response, case.body, target.context_length)
+            )
+
+        streams.append((mode, from_schema(schema)))
 
     outcome = SchemathesisOutcome()
     started = time.monotonic()
-    stream = from_schema(schema).execute()
+    running: list[Any] = []
+    lock = threading.Lock()
     # schemathesis's own ``max-time`` is a budget it fills (fuzzing repeats until it is spent);
-    # this is a cap instead: past the deadline the engine is told to stop after the requests in
-    # flight (each bounded by the request timeout).
+    # this is a cap instead: past the deadline the engines are told to stop after the requests
+    # in flight (each bounded by the request timeout).
     watchdog = None
     expired = threading.Event()
 
     def expire() -> None:
         expired.set()
-        stream.stop()
+        with lock:
+            for stream in running:
+                stream.stop()
+
+    def shard(item: tuple[str, Any]) -> None:
+        label, engine = item
+        if expired.is_set():
+            return
+        stream = engine.execute()
+        with lock:
+            running.append(stream)
+
+        def labelled(line: str) -> None:
+            say(line.replace("schemathesis:", f"schemathesis ({label} data):", 1))
+
+        _consume(stream, outcome, state, labelled, redact, started, target)
 
     if max_time is not None:
         watchdog = threading.Timer(max_time, expire)
         watchdog.daemon = True
         watchdog.start()
     try:
-        _consume(stream, outcome, state, say, redact, started, target)
+        if workers > 1:
+            with ThreadPoolExecutor(max_workers=len(streams)) as pool:
+                list(pool.map(shard, streams))
+        else:
+            for engine in streams:
+                shard(engine)
     finally:
         if watchdog is not None:
             watchdog.cancel()
@@ -594,7 +634,8 @@ def _consume(
         elif isinstance(event, events.ScenarioFinished | events.FuzzScenarioFinished):
             recorder = event.recorder
             phase_cases += len(recorder.interactions)
-            outcome.cases += len(recorder.interactions)
+            with state.lock:
+                outcome.cases += len(recorder.interactions)
             for case_id, nodes in recorder.checks.items():
                 for node in nodes:
                     if node.name in _RESPONSE_IDS:
