@@ -44,37 +44,6 @@ LEVELS = (Level.SCHEMA, Level.SEMANTIC, Level.STRICT)
 RULE_LEVELS = {rule.id: rule.level for rule in catalogue()}
 PROPERTY_RULES = {rule.id for rule in catalogue(kind="property")}
 
-# (mutation, server) -> why the suite misses it (a bug in a check, reported; not fixed here)
-_EDGE_NOT_EXERCISED = (
-    "suite bug: context_window_boundary's _exact() probes its fitted prompt plus one piece at "
-    "context-1 tokens; when the server refuses that prompt (this very fault), every piece is "
-    "discarded and the property reports 'not exercised: no appended piece costs exactly one "
-    "token per use' instead of the refusal of a prompt with one token of room"
-)
-_CALIBRATION_BLINDED = (
-    "suite bug: PropertyRun.tokens_per_word() calibrates on two one-message prompts; a server "
-    "that leaves the last message out of prompt_tokens counts both the same, and every token "
-    "property (prompt_tokens_count_every_message included, whose claim this is) reports 'not "
-    "exercised: short questions cannot be measured on this server' instead of failing"
-)
-_SHORT_DEFAULT_PROBE = (
-    "suite weakness at small budgets: null_and_omitted_mean_default draws one example at "
-    "budget 3 and sizes its long question with words_for(room / 2) (1.5x margin), so the "
-    "reference server's answer (3 + 2 x question tokens) stays under 200 tokens and a larger "
-    "default max_tokens never shows; caught from CHAT_TEXT_PROPERTY_EXAMPLES=9"
-)
-KNOWN_MISSES: dict[tuple[str, str], tuple[str, bool]] = {
-    ("one_token_of_room_refused", REFERENCE): (_EDGE_NOT_EXERCISED, True),
-    ("one_token_of_room_refused", "models"): (_EDGE_NOT_EXERCISED, True),
-    ("prompt_tokens_skip_last_message", REFERENCE): (_CALIBRATION_BLINDED, True),
-    ("prompt_tokens_skip_last_message", "all-deterministic"): (_CALIBRATION_BLINDED, True),
-    ("prompt_tokens_skip_last_message", "models"): (_CALIBRATION_BLINDED, True),
-    ("default_max_tokens_4096", REFERENCE): (_SHORT_DEFAULT_PROBE, BUDGET < 9),
-    ("null_max_tokens_unlimited", REFERENCE): (_SHORT_DEFAULT_PROBE, BUDGET < 9),
-}
-"""(mutation, server) -> (why the suite misses it, whether it does at this budget): bugs in the
-suite's checks, reported to their owners and not fixed here."""
-
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[dict[str, MutationServer]]:
@@ -166,9 +135,7 @@ def _cases() -> list[object]:
     cases: list[object] = []
     for mutation in MUTATIONS:
         for name in SERVERS:
-            reason, missed = KNOWN_MISSES.get((mutation.name, name), ("", False))
-            marks = [pytest.mark.xfail(missed, strict=True, reason=reason)] if missed else []
-            cases.append(pytest.param(mutation, name, id=f"{mutation.name}-{name}", marks=marks))
+            cases.append(pytest.param(mutation, name, id=f"{mutation.name}-{name}"))
     return cases
 
 

@@ -149,9 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     out.add_argument(
         "--format",
-        choices=["text", "json"],
+        choices=["text", "json", "markdown"],
         default="text",
-        help="format of --list-checks (default text)",
+        help="format of --list-checks (default text; markdown is the README's table)",
     )
     out.add_argument(
         "--report-dir",
@@ -284,6 +284,28 @@ def _execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+def catalogue_markdown() -> str:
+    """The rule catalogue as the README's Markdown table (checked for drift by the tests)."""
+    from .checks import catalogue
+
+    lines = [
+        "| rule | level | kind | what must hold | source |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for rule in catalogue():
+        sources = "<br>".join(
+            f"`{source.where}`"
+            if source.document == "openapi.yaml"
+            else f'vendor: "{source.where}"'
+            for source in rule.sources
+        )
+        statement = rule.statement.replace("|", "\\|")
+        lines.append(
+            f"| `{rule.id}` | {rule.level.value} | {rule.kind} | {statement} | {sources} |"
+        )
+    return "\n".join(lines)
+
+
 def list_checks(output_format: str, out: TextIO) -> None:
     """The rule catalogue, as text (one block per rule) or JSON."""
     from .checks import catalogue
@@ -291,6 +313,9 @@ def list_checks(output_format: str, out: TextIO) -> None:
     rules = catalogue()
     if output_format == "json":
         print(json.dumps([rule.to_json() for rule in rules], indent=2), file=out)
+        return
+    if output_format == "markdown":
+        print(catalogue_markdown(), file=out)
         return
     for rule in rules:
         print(f"{rule.id}  [{rule.kind}, {rule.level.value}]", file=out)

@@ -17,7 +17,7 @@ from .checks.builtins import PREFLIGHT
 from .properties import PropertyOutcome, run_properties
 from .reproducer import curl_command
 from .results import CheckResult, Failure, RequestRecord, RunReport
-from .schemathesis_adapter import SchemathesisOutcome, run_schemathesis
+from .schemathesis_adapter import SchemathesisOutcome, prepare_schemathesis, run_schemathesis
 from .target import Level, Target
 
 __all__ = ["PREFLIGHT_CHECK", "preflight", "run"]
@@ -177,6 +177,15 @@ def run(
     )
     importlib.import_module("schemathesis")  # its import is start-up, not test time
 
+    prepared = prepare_schemathesis(
+        target,
+        level,
+        max_examples=max_examples,
+        seed=seed,
+        context=context,
+        app=app if app is not None else target.app,
+    )
+
     def schemathesis_part() -> SchemathesisOutcome:
         began = time.monotonic()
         found = run_schemathesis(
@@ -189,6 +198,7 @@ def run(
             app=app if app is not None else target.app,
             workers=workers,
             progress=progress,
+            prepared=prepared,
         )
         report.schemathesis_seconds = time.monotonic() - began
         return found

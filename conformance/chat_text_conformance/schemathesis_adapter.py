@@ -14,7 +14,9 @@ failure.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import importlib
 import json
 import re
 import threading
@@ -487,37 +489,67 @@ def _builtin_failure(
     )
 
 
-def run_schemathesis(
+_IMPORTED_WHILE_RUNNING = (
+    "schemathesis.engine.run.unit",
+    "schemathesis.engine.run.stateful",
+    "schemathesis.engine.run.probes",
+    "schemathesis.engine.run.analysis",
+    "schemathesis.engine.run.auth_bootstrap",
+    "schemathesis.engine._baseline",
+    "schemathesis.engine._rate_limit_retry",
+    "schemathesis.engine._validate",
+    "schemathesis.generation.hypothesis.builder",
+    "schemathesis.generation.drivers",
+    "schemathesis.generation.body_overrides",
+    "schemathesis.specs.openapi.coverage._operation",
+    "schemathesis.specs.openapi.auth_inference",
+    "schemathesis.specs.openapi._ordering",
+    "schemathesis.python.asgi",
+    "schemathesis.transport.asgi",
+    "schemathesis.transport.wsgi",
+    "hypothesis.strategies._internal.flatmapped",
+    "hypothesis.strategies._internal.random",
+    "httpcore",
+    "pyrate_limiter",
+    "chat_text_conformance.client_conformance",
+)
+"""Modules the run would import lazily from its threads. They are imported before any thread
+starts: CPython 3.11 can fail with "AST constructor recursion depth mismatch" when two threads
+compile at once (which pytest's assertion rewriting does on import)."""
+
+
+@dataclass
+class PreparedSchemathesis:
+    """The schemathesis engines of one run, built (schemas loaded) but not started."""
+
+    state: SchemathesisRun
+    engines: list[tuple[str, Any]]
+
+
+def prepare_schemathesis(
     target: Target,
     level: Level,
     *,
     max_examples: int,
     seed: int | None,
     context: checks.RunContext | None = None,
-    max_time: float | None = None,
     app: Any = None,
-    workers: int = 1,
-    progress: Callable[[str], None] | None = None,
-) -> SchemathesisOutcome:
-    """All schemathesis phases (examples, coverage, fuzzing; positive and negative data) with
-    every built-in check, plus the per-response rules at the semantic and strict levels."""
+) -> PreparedSchemathesis:
+    """Load the spec into one schemathesis engine per shard (:data:`SHARDS`). Done before any
+    thread starts: loading imports modules lazily, and imports must not race."""
     import schemathesis
     from schemathesis.config import SchemathesisConfig
     from schemathesis.engine import from_schema
     from schemathesis.openapi.checks import RejectedPositiveData
 
-    def say(line: str) -> None:
-        if progress is not None:
-            progress(line)
-
-    def redact(text: str) -> str:
-        return redact_token(text, target.token)
-
+    for name in _IMPORTED_WHILE_RUNNING:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
     register_checks()
     if context is None:
         context = checks.RunContext(context_length=target.context_length, token=target.token)
     state = SchemathesisRun(context=context, level=level, base_url=target.base_url)
-    streams: list[Any] = []
+    streams: list[tuple[str, Any]] = []
     for mode, phases in SHARDS:
         config = build_config(target, level, max_examples=max_examples, seed=seed)
         config["generation"]["mode"] = mode
@@ -547,6 +579,37 @@ def run_schemathesis(
 
         streams.append((mode, from_schema(schema)))
 
+    return PreparedSchemathesis(state, streams)
+
+
+def run_schemathesis(
+    target: Target,
+    level: Level,
+    *,
+    max_examples: int,
+    seed: int | None,
+    context: checks.RunContext | None = None,
+    max_time: float | None = None,
+    app: Any = None,
+    workers: int = 1,
+    progress: Callable[[str], None] | None = None,
+    prepared: PreparedSchemathesis | None = None,
+) -> SchemathesisOutcome:
+    """All schemathesis phases (examples, coverage, fuzzing; positive and negative data) with
+    every built-in check, plus the per-response rules at the semantic and strict levels."""
+
+    def say(line: str) -> None:
+        if progress is not None:
+            progress(line)
+
+    def redact(text: str) -> str:
+        return redact_token(text, target.token)
+
+    if prepared is None:
+        prepared = prepare_schemathesis(
+            target, level, max_examples=max_examples, seed=seed, context=context, app=app
+        )
+    state, streams = prepared.state, prepared.engines
     outcome = SchemathesisOutcome()
     started = time.monotonic()
     running: list[Any] = []

@@ -38,6 +38,7 @@ from ._harness import (
     PropertyRun,
     ServerDown,
     Session,
+    Violation,
     _Reported,
 )
 
@@ -114,6 +115,8 @@ def _run_one(run: PropertyRun, item: Property) -> None:
     try:
         with run.batch():
             item.run(run)
+    except Violation as violation:  # raised while measuring what every example shares
+        run.fail(violation)
     except NotExercised as reason:  # raised while building what every example shares
         run.result.record_not_exercised(reason.reason)
     except Inconclusive as reason:

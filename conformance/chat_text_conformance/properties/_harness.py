@@ -557,10 +557,19 @@ class PropertyRun:
         per run with two questions; any tokenizer and template)."""
         with self.session.calibration:
             if self.session.per_word is None:
-                small = self.prompt_tokens(question(10))
-                large = self.prompt_tokens(question(40))
-                if small is None or large is None or large <= small:
-                    raise NotExercised("short questions cannot be measured on this server")
+                small, small_reply = self.measured(question(10))
+                large, large_reply = self.measured(question(40))
+                if small is None or large is None:
+                    raise NotExercised("short questions do not fit this model")
+                if large <= small:
+                    raise Violation(
+                        "a 40-word question costs no more prompt_tokens than a 10-word one: the "
+                        "message's content is not counted",
+                        expected=f"prompt_tokens > {small}",
+                        actual=f"prompt_tokens == {large}",
+                        reply=large_reply,
+                        related=[small_reply],
+                    )
                 self.session.per_word = (large - small) / 30
             return self.session.per_word
 

@@ -87,7 +87,9 @@ def _padded(messages: Sequence[Mapping[str, str]], pad: str, times: int) -> list
 def _exact(run: PropertyRun, target: int) -> tuple[list[dict[str, str]], str]:
     """A prompt this server counts as exactly ``target`` tokens, and a piece that costs one
     token each time it is appended (checked)."""
-    messages, cost, _ = _fit(run, target, tolerance=64)
+    # fitted one token short at least, so that checking a piece (cost + 1) never measures a
+    # prompt above ``target`` (a server refusing exactly there must not hide its own fault)
+    messages, cost, _ = _fit(run, target - 1, tolerance=64)
     missing = target - cost
     for pad in (" a", ".", " .", " x", "a", " abc"):
         if run.prompt_tokens(_padded(messages, pad, 1)) != cost + 1:

@@ -35,8 +35,11 @@ def null_and_omitted_mean_default(run: PropertyRun) -> None:
     max_turns, max_words = run.conversation_budget()
     default_cap = defaults.get("max_tokens")
     context = run.target.context_length
+    # The max_tokens question is as long as the window allows while leaving more than the
+    # default of room: a long answer then runs past the default on a server that reads null
+    # (or its own default) as a larger number.
     room = 300 if context is None or not isinstance(default_cap, int) else context - default_cap
-    long_question = max(5, min(150, run.words_for(room / 2)))
+    long_question = max(5, min(400, run.words_for(room - 16)))
 
     def example(drawn: tuple[list[dict[str, str]], int]) -> None:
         conversation, words = drawn
