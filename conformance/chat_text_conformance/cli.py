@@ -284,6 +284,34 @@ def _execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+_PREMISES = {
+    "schema": "only what `openapi.yaml`'s schemas, statuses and headers state; a mock passes it",
+    "semantic": "plus what the documents say of tokens, truncation, the window, streams, auth "
+    "(any tokenizer, chunking, framing, wording; temperature 0 may vary)",
+    "strict": "plus the premise that temperature 0 is deterministic (the documents only say "
+    '"more focused and deterministic"): for servers that promise it',
+}
+
+
+def levels_markdown() -> str:
+    """What each level runs, counted from the catalogue (the README's level table)."""
+    from .checks import catalogue
+    from .target import Level
+
+    lines = [
+        "| level | rules it runs | premise |",
+        "| --- | --- | --- |",
+    ]
+    kinds = (("schema", "schema"), ("response", "per-response"), ("property", "property"))
+    for level in Level:
+        rules = catalogue(level=level)
+        counts = ", ".join(
+            f"{sum(1 for r in rules if r.kind == kind)} {label}" for kind, label in kinds
+        )
+        lines.append(f"| `{level.value}` | {counts} | {_PREMISES[level.value]} |")
+    return "\n".join(lines)
+
+
 def catalogue_markdown() -> str:
     """The rule catalogue as the README's Markdown table (checked for drift by the tests)."""
     from .checks import catalogue
@@ -315,7 +343,7 @@ def list_checks(output_format: str, out: TextIO) -> None:
         print(json.dumps([rule.to_json() for rule in rules], indent=2), file=out)
         return
     if output_format == "markdown":
-        print(catalogue_markdown(), file=out)
+        print(levels_markdown() + "\n\n" + catalogue_markdown(), file=out)
         return
     for rule in rules:
         print(f"{rule.id}  [{rule.kind}, {rule.level.value}]", file=out)
