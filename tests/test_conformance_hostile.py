@@ -154,7 +154,7 @@ def test_hostile_from_the_first_request_is_a_setup_error(behaviour: Behaviour) -
     assert report.setup_error is not None
     assert report.result(PREFLIGHT_CHECK) is not None
     assert report.result(PREFLIGHT_CHECK).failed == 1  # type: ignore[union-attr]
-    assert TOKEN not in json.dumps([f.__dict__ for f in report.failures()])
+    assert TOKEN not in json.dumps([f.__dict__ for f in report.failures()], default=str)
 
 
 @pytest.mark.parametrize("behaviour", [hang, reset, garbage, not_json], ids=lambda b: b.__name__)

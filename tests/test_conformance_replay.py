@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from chat_text_conformance.cli import main
 from chat_text_conformance.reproducer import INLINE_BODY_LIMIT
+from chat_text_conformance.target import Level
 from mutations import MUTATIONS, Exchange, Mutation, MutationServer, mutation_server
 
 MODEL = "chat-text-mini"
@@ -35,6 +36,8 @@ def _total_off_for_long_bodies(ex: Exchange) -> None:
 LONG_BODY_BUG = Mutation(
     "total_off_for_long_bodies",
     "semantics",
+    Level.SEMANTIC,
+    frozenset({"usage_total_is_sum"}),
     "usage.total_tokens is one too many in answers to requests over 2 KiB",
     response=_total_off_for_long_bodies,
 )

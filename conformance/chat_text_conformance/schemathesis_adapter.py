@@ -72,6 +72,10 @@ TRANSPORT_CHECK = TRANSPORT
 """Name under which network errors (timeouts, resets, refused connections) are reported."""
 
 
+ADAPTED_MARK = "x-chat-text-conformance-adapted"
+"""Set on a spec :func:`adapt_spec` made (the ``st run`` hooks then leave it alone)."""
+
+
 def adapt_spec(spec: dict[str, Any], model: str | None = None) -> dict[str, Any]:
     """The spec as schemathesis 4.32 must read it, in memory (``openapi.yaml`` is not changed).
 
@@ -85,6 +89,7 @@ def adapt_spec(spec: dict[str, Any], model: str | None = None) -> dict[str, Any]
       rightly answers ``404``.
     """
     adapted = copy.deepcopy(spec)
+    adapted[ADAPTED_MARK] = True
     for path, path_item in adapted.get("paths", {}).items():
         for operation in path_item.values():
             if not isinstance(operation, dict):

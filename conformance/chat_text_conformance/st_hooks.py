@@ -32,6 +32,7 @@ import chat_text_spec
 
 from . import checks
 from .schemathesis_adapter import (
+    ADAPTED_MARK,
     SchemathesisRun,
     adapt_spec,
     is_documented_rejection,
@@ -83,6 +84,8 @@ def _schema_has_own(context: Any, name: str) -> bool:
 
 @schemathesis.hook
 def before_load_schema(context: Any, raw_schema: dict[str, Any]) -> None:
+    if raw_schema.get(ADAPTED_MARK):
+        return  # the suite's own runner adapted it already, for its own model
     adapted = adapt_spec(raw_schema, default_model())
     raw_schema.clear()
     raw_schema.update(adapted)
