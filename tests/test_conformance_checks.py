@@ -249,7 +249,11 @@ def test_model_echoes_request() -> None:
     failure_of(rc.model_echoes_request, stream_exchange(bad_chunk))
 
 
-@pytest.mark.parametrize("created", [0, 1000, int(NOW * 1000), NOW + 3 * 86_400])
+@pytest.mark.parametrize(
+    "created",
+    [0, 1000, int(NOW * 1000), NOW + 3 * 86_400],
+    ids=["zero", "small-counter", "milliseconds", "three-days-ahead"],
+)
 def test_created_is_unix_seconds(created: float) -> None:
     failure_of(rc.created_is_unix_seconds, json_exchange(answer(created=created)))
 
