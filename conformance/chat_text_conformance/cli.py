@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import json
 import os
 import random
@@ -203,14 +202,7 @@ def _target(args: argparse.Namespace) -> Iterator[Target]:
 
 
 def _client_report(args: argparse.Namespace, seed: int, say: Any) -> RunReport:
-    try:
-        client_conformance = importlib.import_module(f"{__package__}.client_conformance")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.client_conformance":
-            raise
-        raise UsageError(
-            "--client: chat_text_conformance.client_conformance is not installed"
-        ) from None
+    from . import client_conformance
 
     say("client: the generated client and the SDK against generated bodies")
     started = time.monotonic()

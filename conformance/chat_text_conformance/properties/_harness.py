@@ -35,6 +35,7 @@ import chat_text_spec
 from chat_text_spec.sse import SSEDecoder
 
 from .. import checks
+from ..checks.exchange import Inconclusive, NotApplicable
 from ..checks.registry import Source, declare
 from ..reproducer import curl_command
 from ..results import CheckResult, Failure, RequestRecord, redact_token
@@ -47,6 +48,7 @@ __all__ = [
     "STREAM_MAX_BYTES",
     "STREAM_MAX_EVENTS",
     "Answer",
+    "Inconclusive",
     "Ledger",
     "NotExercised",
     "Property",
@@ -92,20 +94,8 @@ class Violation(Exception):
         self.related = tuple(related)
 
 
-class NotExercised(Exception):
+class NotExercised(NotApplicable):
     """This example cannot be evaluated against this server (never a failure)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class Inconclusive(Exception):
-    """The suite's own cap (events, bytes, time) stopped it reading a response."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class _UsageNull(Exception):

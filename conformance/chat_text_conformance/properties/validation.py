@@ -3,6 +3,7 @@ bound, type, enum, required and unknown field; every way to send a wrong token."
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import secrets
@@ -13,6 +14,8 @@ from hypothesis import strategies as st
 
 import chat_text_spec
 
+from ..checks.answer import token_not_echoed
+from ..checks.exchange import CheckFailed, NotApplicable
 from ..checks.registry import OPERATION, spec, vendor
 from ._conversations import WORDS, content_max_length, question
 from ._harness import (
@@ -92,7 +95,7 @@ def unauthorized_without_valid_token(run: PropertyRun) -> None:
                 reply=reply,
             )
         error_body(reply, description)
-        no_echo(reply, description, [s for s in (sent, token) if len(s) >= 6])
+        no_echo(run, reply, description, [s for s in (sent, token) if len(s) >= 6])
 
     for description, header, sent in _auth_cases(token):
         run.evaluate(functools.partial(check, description, header, sent))
@@ -119,23 +122,26 @@ def unauthorized_without_valid_token(run: PropertyRun) -> None:
                 reply=reply,
             )
         expect_status(reply, 200, "with the valid token")
-        no_echo(reply, "with the valid token", [token] if len(token) >= 6 else [])
+        no_echo(run, reply, "with the valid token", [token] if len(token) >= 6 else [])
 
     run.evaluate(accepted)
 
 
-def no_echo(reply: Reply, what: str, secrets_sent: Sequence[str]) -> None:
+def no_echo(run: PropertyRun, reply: Reply, what: str, secrets_sent: Sequence[str]) -> None:
+    """The ``token_not_echoed`` rule for each credential (the one sent and the real token)."""
+    exchange = reply.exchange(run.context)
     for secret in secrets_sent:
-        places = [f"header {k}" for k, v in reply.headers.items() if secret in v]
-        if secret.encode() in reply.body:
-            places.append("body")
-        if places:
+        try:
+            token_not_echoed(dataclasses.replace(exchange, token=secret))
+        except NotApplicable:
+            continue
+        except CheckFailed as failure:
             raise Violation(
-                f"{what}: the credential sent is echoed back in the {', '.join(places)}",
-                expected="the token never appears in a response",
-                actual=f"found in {', '.join(places)} (value redacted)",
+                f"{what}: {failure.message}",
+                expected=failure.expected,
+                actual=failure.actual,
                 reply=reply,
-            )
+            ) from None
 
 
 # --- invalid values, derived from the request schema ------------------------------------------
@@ -317,7 +323,7 @@ def invalid_values_rejected(run: PropertyRun) -> None:
                 actual=f"field={error.get('field')!r}, message={message!r}",
                 reply=reply,
             )
-        no_echo(reply, what, [token] if len(token) >= 6 else [])
+        no_echo(run, reply, what, [token] if len(token) >= 6 else [])
 
     def post_rejected(body: Any, what: str, status: int, path: str | None) -> None:
         rejected(run.post(body), what, status, path)
