@@ -1,6 +1,7 @@
-"""The drift check (``chat-text-regenerate --check``): regenerating is byte-reproducible, any
-difference is caught and named, git-ignored build output is not drift, and a missing
-generator is a clear message."""
+"""The drift check (``chat-text-regenerate --check``): every language's folder of generated/
+(python, typescript, go) matches the spec, regenerating is byte-reproducible, any difference is
+caught and named, git-ignored build output is not drift, and a missing generator is a clear
+message."""
 
 from __future__ import annotations
 
@@ -18,22 +19,40 @@ CONFIG = ROOT / "generator-config.yml"
 GENERATED = ROOT / "generated"
 
 
+LANGUAGES = ["python", "typescript", "go"]
+
+
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One fresh generation from the checked-in spec, shared by the tests below."""
+    """One fresh generation of every language from the checked-in spec, shared below."""
     dest = tmp_path_factory.mktemp("gen") / "generated"
-    regenerate.generate(SPEC, CONFIG, dest)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(ROOT)  # openapi-typescript from the project's node_modules
+        regenerate.generate(SPEC, CONFIG, dest)
     return dest
 
 
-def test_checked_in_client_matches_the_spec(fresh: Path) -> None:
-    assert regenerate.compare_trees(fresh, GENERATED) == []
+def test_generated_holds_one_folder_per_language() -> None:
+    assert list(regenerate.LANGUAGES) == LANGUAGES
+    assert sorted(p.name for p in GENERATED.iterdir()) == sorted(LANGUAGES)
+    assert (GENERATED / "python" / "chat_text_client" / "__init__.py").is_file()
+    assert (GENERATED / "typescript" / "chat-text.d.ts").is_file()
+    assert (GENERATED / "go" / "api_inference.go").is_file()
 
 
-def test_regenerating_twice_gives_identical_bytes(fresh: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_checked_in_client_matches_the_spec(fresh: Path, language: str) -> None:
+    assert regenerate.compare_trees(fresh / language, GENERATED / language, language) == []
+
+
+def test_regenerating_twice_gives_identical_bytes(
+    fresh: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     again = tmp_path / "again"
+    monkeypatch.chdir(ROOT)
     regenerate.generate(SPEC, CONFIG, again)
     files = regenerate.tree_files(fresh)
+    assert {name.split("/")[0] for name in files} == set(LANGUAGES)
     assert files == regenerate.tree_files(again)
     for name in files:
         assert (fresh / name).read_bytes() == (again / name).read_bytes(), name
@@ -44,49 +63,61 @@ def test_defaults_are_the_project_files_in_the_working_folder(
 ) -> None:
     monkeypatch.chdir(ROOT)
     assert regenerate.main(["--check"]) == 0
-    assert "OK: generated matches openapi.yaml" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "OK: generated matches openapi.yaml (python, typescript, go)" in out
 
 
 def test_spec_change_without_regeneration_is_drift(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec = tmp_path / "openapi.yaml"
     text = SPEC.read_text()
     marker = "          description: The text of the message.\n"
     assert marker in text
     spec.write_text(text.replace(marker, "          description: The words of the message.\n", 1))
-    code = regenerate.main(
-        ["--check", "--spec", str(spec), "--config", str(CONFIG), "--output", str(GENERATED)]
-    )
+    args = ["--check", "--spec", str(spec), "--config", str(CONFIG), "--output", str(GENERATED)]
+    monkeypatch.chdir(ROOT)
+    code = regenerate.main(args)
     err = capsys.readouterr().err
     assert code == 1
-    assert "differs: generated/chat_text_client/models/message.py" in err
+    # every language that carries the description drifts, each named
+    assert "differs: generated/python/chat_text_client/models/message.py" in err
+    assert "differs: generated/typescript/chat-text.d.ts" in err
+    assert "differs: generated/go/model_message.go" in err
     assert "The words of the message." in err
     assert "Run: chat-text-regenerate" in err
 
 
 def _check(output: Path) -> list[str]:
-    return regenerate.check(SPEC, CONFIG, output)
+    return regenerate.check(SPEC, CONFIG, output, ["python"])
 
 
 def test_hand_edited_or_stale_files_are_drift(
-    fresh: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    fresh: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     copy = tmp_path / "generated"
     shutil.copytree(fresh, copy)
-    edited = copy / "chat_text_client" / "models" / "usage.py"
+    client = copy / "python" / "chat_text_client"
+    edited = client / "models" / "usage.py"
     edited.write_text(edited.read_text() + "# tweak\n")
-    (copy / "chat_text_client" / "stale.py").write_text("")
-    (copy / "chat_text_client" / "types.py").unlink()
+    (client / "stale.py").write_text("")
+    (client / "types.py").unlink()
+    (copy / "go" / "model_usage.go").write_text("package chattext\n")
+    (copy / "typescript" / "extra.ts").write_text("")
+    (copy / "rust").mkdir()
 
+    monkeypatch.chdir(ROOT)
     code = regenerate.main(
         ["--check", "--spec", str(SPEC), "--config", str(CONFIG), "--output", str(copy)]
     )
     err = capsys.readouterr().err
     assert code == 1
-    assert "differs: generated/chat_text_client/models/usage.py" in err
-    assert "not produced by the generator: generated/chat_text_client/stale.py" in err
-    assert "missing from generated/: chat_text_client/types.py" in err
+    assert "differs: generated/python/chat_text_client/models/usage.py" in err
+    assert "not produced by the generator: generated/python/chat_text_client/stale.py" in err
+    assert "missing from generated/python/: chat_text_client/types.py" in err
+    assert "differs: generated/go/model_usage.go" in err
+    assert "not produced by the generator: generated/typescript/extra.ts" in err
+    assert "not produced by any generator: generated/rust" in err
 
 
 def test_git_ignored_files_in_the_output_are_not_drift(fresh: Path, tmp_path: Path) -> None:
@@ -99,20 +130,22 @@ def test_git_ignored_files_in_the_output_are_not_drift(fresh: Path, tmp_path: Pa
     copy = repo / "generated"
     shutil.copytree(fresh, copy)
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    (repo / ".gitignore").write_text("generated/.pdm-build/\n")
-    build = copy / ".pdm-build"
+    (repo / ".gitignore").write_text("generated/python/.pdm-build/\n")
+    build = copy / "python" / ".pdm-build"
     build.mkdir()
     (build / "chat_text_client-1.0.0.pth").write_text(str(copy))
     assert _check(copy) == []
-    (copy / "chat_text_client" / "notes.py").write_text("")
-    assert _check(copy) == ["not produced by the generator: generated/chat_text_client/notes.py"]
+    (copy / "python" / "chat_text_client" / "notes.py").write_text("")
+    assert _check(copy) == [
+        "not produced by the generator: generated/python/chat_text_client/notes.py"
+    ]
 
 
 def test_the_project_ignores_pdm_build_output_in_generated() -> None:
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
     proc = subprocess.run(
-        ["git", "check-ignore", "-q", "generated/.pdm-build/x.pth"], cwd=ROOT, check=False
+        ["git", "check-ignore", "-q", "generated/python/.pdm-build/x.pth"], cwd=ROOT, check=False
     )
     assert proc.returncode == 0
 
@@ -133,7 +166,8 @@ def test_bad_arguments_name_the_flag(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_invalid_spec_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     spec = tmp_path / "openapi.yaml"
     spec.write_text("openapi: 3.1.0\ninfo: {}\n")
-    assert regenerate.main(["--check", "--spec", str(spec), "--config", str(CONFIG)]) == 2
+    args = ["--check", "--spec", str(spec), "--config", str(CONFIG), "--language", "python"]
+    assert regenerate.main(args) == 2
     assert "openapi-python-client failed" in capsys.readouterr().err
 
 
@@ -150,3 +184,18 @@ def test_missing_generator_is_a_clear_message_not_a_traceback(
     assert "openapi-python-client is not installed" in err
     assert "pip install 'chat-text[spec-tools]'" in err
     assert "Traceback" not in err
+
+
+def test_missing_typescript_generator_names_npm_ci(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """openapi-typescript comes from the project's node_modules (package.json pins it)."""
+    monkeypatch.setattr(regenerate, "_bin_dir", lambda: tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    args = ["--check", "--spec", str(SPEC), "--config", str(CONFIG), "--language", "typescript"]
+    args += ["--output", str(GENERATED)]
+    assert regenerate.main(args) == 2
+    err = capsys.readouterr().err
+    assert "openapi-typescript is not installed" in err
+    assert "npm ci" in err

@@ -52,8 +52,8 @@ def test_facade_imports_only_public_generated_names() -> None:
 
 
 def test_sdk_tests_pass_against_a_freshly_generated_client(tmp_path: Path) -> None:
-    dest = tmp_path / "generated"
-    regenerate.generate(ROOT / "openapi.yaml", ROOT / "generator-config.yml", dest)
+    dest = tmp_path / "generated" / "python"
+    regenerate.generate_python(ROOT / "openapi.yaml", ROOT / "generator-config.yml", dest)
     assert (dest / "chat_text_client" / "models" / "chat_text_response.py").is_file()
     env = {**os.environ, "PYTHONPATH": f"{dest}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     probe = subprocess.run(

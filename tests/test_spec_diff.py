@@ -699,7 +699,7 @@ def test_changelog_for_regenerate(repo: Path) -> None:
 
 def test_generated_package_version_follows_info_version() -> None:
     spec = yaml.safe_load((ROOT / "openapi.yaml").read_text())
-    generated = tomllib.loads((ROOT / "generated" / "pyproject.toml").read_text())
+    generated = tomllib.loads((ROOT / "generated" / "python" / "pyproject.toml").read_text())
     assert generated["project"]["version"] == spec["info"]["version"]
 
 
