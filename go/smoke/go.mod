@@ -1,0 +1,7 @@
+module chattext.local/smoke
+
+go 1.19
+
+require github.com/chat-text/chat-text-go v0.0.0
+
+replace github.com/chat-text/chat-text-go => ../../generated/go
