@@ -136,6 +136,16 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     run.add_argument(
+        "--max-requests",
+        type=_positive_int,
+        help="budget: requests the run may send (divided between the parts; see the README)",
+    )
+    run.add_argument(
+        "--max-tokens",
+        type=_positive_int,
+        help="budget: prompt + completion tokens, as the server reports them",
+    )
+    run.add_argument(
         "--client",
         action="store_true",
         help="check the generated client and SDK instead of a server",
@@ -250,6 +260,8 @@ def _execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 progress=say,
                 max_time=args.max_time,
                 workers=args.workers,
+                max_requests=args.max_requests,
+                max_tokens=args.max_tokens,
             )
             if report.context_length is None:
                 report.context_length = target.context_length

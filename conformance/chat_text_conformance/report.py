@@ -132,6 +132,10 @@ def summary_text(
     lines.append("")
     for note in report.notes:
         lines.append(f"note: {note}")
+    if report.cost is not None and report.cost.total_requests:
+        lines.append(report.cost.summary() + f"; {report.duration:.1f}s")
+        by_phase = ", ".join(f"{p} {n}" for p, n in sorted(report.cost.requests.items()))
+        lines.append(f"  requests by phase: {by_phase}")
     if report.setup_error:
         lines.append(f"SET-UP ERROR: {report.setup_error}")
     verdict = "PASSED" if report.ok else "FAILED"
@@ -227,6 +231,23 @@ def _result_json(
     }
 
 
+def _cost_properties(report: RunReport) -> list[tuple[str, str]]:
+    """The run's cost as JUnit properties (``cost.requests``, ``cost.prompt_tokens``, ...)."""
+    if report.cost is None:
+        return []
+    data = report.cost.to_json()
+    pairs = [
+        (f"cost.{key}", str(value))
+        for key, value in data.items()
+        if key != "requests_by_phase" and value is not None
+    ]
+    pairs += [
+        (f"cost.requests.{phase}", str(count)) for phase, count in data["requests_by_phase"].items()
+    ]
+    pairs.append(("cost.wall_seconds", f"{report.duration:.3f}"))
+    return pairs
+
+
 def to_json(report: RunReport, *, report_dir: str | Path | None = None) -> dict[str, Any]:
     """The report as a JSON-ready dict (token never included)."""
     return {
@@ -250,6 +271,9 @@ def to_json(report: RunReport, *, report_dir: str | Path | None = None) -> dict[
         "checks_inconclusive": sum(1 for r in report.results if r.verdict == "inconclusive"),
         "setup_error": report.setup_error,
         "notes": list(report.notes),
+        "cost": None
+        if report.cost is None
+        else {**report.cost.to_json(), "wall_seconds": round(report.duration, 3)},
         "results": [_result_json(report, r, report_dir) for r in report.results],
     }
 
@@ -298,6 +322,7 @@ def write_junit_xml(
         ("max_examples", str(report.max_examples)),
         ("workers", str(report.workers)),
         ("cases", str(report.cases)),
+        *_cost_properties(report),
     ):
         ET.SubElement(properties, "property", {"name": name, "value": _scrub(value, token)})
     if report.setup_error:

@@ -18,7 +18,10 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .cost import Cost
 
 TOKEN_PLACEHOLDER = "$CHAT_TEXT_TOKEN"  # noqa: S105 - the shell variable reproducers use
 """What reproducers and reports show in place of the bearer token."""
@@ -238,6 +241,8 @@ class RunReport:
     workers: int = 1
     context_length: int | None = None
     """The model's context window the run was given (``replay`` re-runs properties with it)."""
+    cost: Cost | None = None
+    """What the run spent (requests by phase, 200 answers, tokens, request bytes)."""
 
     @property
     def ok(self) -> bool:

@@ -14,6 +14,7 @@ import chat_text_spec
 
 from . import checks
 from .checks.builtins import PREFLIGHT
+from .cost import SCHEMATHESIS_SHARE, Meter
 from .properties import PropertyOutcome, run_properties
 from .reproducer import curl_command
 from .results import CheckResult, Failure, RequestRecord, RunReport
@@ -37,7 +38,7 @@ def _minimal_body(model: str) -> dict[str, Any]:
     raise ValueError("the spec has no non-streaming request example to use as a pre-flight")
 
 
-def preflight(target: Target) -> tuple[CheckResult, str | None]:
+def preflight(target: Target, meter: Meter | None = None) -> tuple[CheckResult, str | None]:
     """Send one valid request; a set-up problem (unreachable, token or model refused) is returned
     as a message so the run stops early instead of reporting hundreds of identical failures."""
     import json
@@ -77,6 +78,14 @@ def preflight(target: Target) -> tuple[CheckResult, str | None]:
         reason = str(exc).replace(target.token, "***") or type(exc).__name__
         return fail(f"cannot reach {url}: {reason}", "an HTTP response", type(exc).__name__)
     status = response.status_code
+    if meter is not None:
+        meter.record(
+            request_bytes=len(payload),
+            status=status,
+            content_type=response.headers.get("content-type", ""),
+            body=response.content,
+            phase="pre-flight",
+        )
     text = response.text[:300].replace(target.token, "***") if target.token else response.text[:300]
     if status in (401, 403):
         return fail(
@@ -130,6 +139,8 @@ def run(
     max_time: float | None = None,
     app: Any = None,
     workers: int = 1,
+    max_requests: int | None = None,
+    max_tokens: int | None = None,
 ) -> RunReport:
     """Run the conformance suite against ``target``.
 
@@ -142,7 +153,9 @@ def run(
 
     ``max_time`` bounds the schemathesis part and, separately, the properties, in seconds;
     ``app`` (an ASGI app; default ``target.app``) sends the schemathesis part in-process
-    instead of over HTTP; ``workers`` requests are in flight at a time.
+    instead of over HTTP; ``workers`` requests are in flight at a time. ``max_requests`` and
+    ``max_tokens`` are budgets (see :mod:`chat_text_conformance.cost` for how they are
+    divided); the report's ``cost`` says what was spent.
     """
     level = Level(level)
 
@@ -161,8 +174,10 @@ def run(
         workers=workers,
         context_length=target.context_length,
     )
+    meter = Meter(max_requests, max_tokens)
+    report.cost = meter.cost
     say(f"pre-flight: one valid request to {target.base_url} (model {target.model})")
-    result, setup_error = preflight(target)
+    result, setup_error = preflight(target, meter)
     report.results.append(result)
     if setup_error is not None:
         report.setup_error = setup_error
@@ -184,7 +199,14 @@ def run(
         seed=seed,
         context=context,
         app=app if app is not None else target.app,
+        meter=meter,
     )
+    if max_requests is not None or max_tokens is not None:
+        meter.limit(
+            "schemathesis",
+            None if max_requests is None else int(max_requests * SCHEMATHESIS_SHARE),
+            None if max_tokens is None else int(max_tokens * SCHEMATHESIS_SHARE),
+        )
 
     def schemathesis_part() -> SchemathesisOutcome:
         began = time.monotonic()
@@ -220,6 +242,7 @@ def run(
             on_result=on_result,
             workers=workers,
             context=context,
+            meter=meter,
         )
 
     if workers > 1:

@@ -32,6 +32,7 @@ import chat_text_spec
 
 from . import checks
 from .checks.builtins import DISABLED_BUILTINS, TRANSPORT
+from .cost import Meter
 from .reproducer import curl_command
 from .results import CheckResult, Failure, RequestRecord, redact_token
 from .target import Level, Target
@@ -523,12 +524,36 @@ starts: CPython 3.11 can fail with "AST constructor recursion depth mismatch" wh
 compile at once (which pytest's assertion rewriting does on import)."""
 
 
+SHARD_NAMES = {
+    "positive": "examples+coverage (positive)",
+    "negative": "coverage (negative)",
+    "all": "fuzzing",
+}
+
+
+def _meter_calls(schema: Any, meter: Meter, phase: str) -> None:
+    def after_call(hook_context: Any, case: Any, response: Any) -> None:
+        request = getattr(response, "request", None)
+        body = getattr(request, "body", None) or b""
+        meter.record(
+            request_bytes=len(body.encode() if isinstance(body, str) else body),
+            status=int(response.status_code),
+            content_type=_header(response.headers, "content-type"),
+            body=bytes(response.content or b""),
+            part="schemathesis",
+            phase=phase,
+        )
+
+    schema.hook("after_call")(after_call)
+
+
 @dataclass
 class PreparedSchemathesis:
     """The schemathesis engines of one run, built (schemas loaded) but not started."""
 
     state: SchemathesisRun
     engines: list[tuple[str, Any]]
+    meter: Meter | None = None
 
 
 def prepare_schemathesis(
@@ -539,6 +564,7 @@ def prepare_schemathesis(
     seed: int | None,
     context: checks.RunContext | None = None,
     app: Any = None,
+    meter: Meter | None = None,
 ) -> PreparedSchemathesis:
     """Load the spec into one schemathesis engine per shard (:data:`SHARDS`). Done before any
     thread starts: loading imports modules lazily, and imports must not race."""
@@ -582,9 +608,11 @@ def prepare_schemathesis(
                 and is_documented_rejection(response, case.body, target.context_length)
             )
 
+        if meter is not None:
+            _meter_calls(schema, meter, f"schemathesis {SHARD_NAMES[mode]}")
         streams.append((mode, from_schema(schema)))
 
-    return PreparedSchemathesis(state, streams)
+    return PreparedSchemathesis(state, streams, meter)
 
 
 def run_schemathesis(
@@ -644,6 +672,17 @@ def run_schemathesis(
 
         _consume(stream, outcome, state, labelled, redact, started, target)
 
+    if prepared.meter is not None:
+
+        def budget_spent() -> None:
+            if not expired.is_set():
+                outcome.notes.append(
+                    "schemathesis stopped when its share of the budget was spent "
+                    "(after the requests in flight)"
+                )
+            expire()
+
+        prepared.meter.on_spent("schemathesis", budget_spent)
     if max_time is not None:
         watchdog = threading.Timer(max_time, expire)
         watchdog.daemon = True
@@ -659,7 +698,11 @@ def run_schemathesis(
         if watchdog is not None:
             watchdog.cancel()
             watchdog.join()
-    if expired.is_set():
+    if (
+        expired.is_set()
+        and max_time is not None
+        and not any("budget was spent" in note for note in outcome.notes)
+    ):
         outcome.notes.append(f"schemathesis stopped at its time budget ({max_time:g}s)")
     for name, result in state.results.items():
         outcome.results[name] = result

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .. import checks
+from ..cost import Meter
 from ..results import CheckResult, Failure
 from ..target import Level, Target
 from . import context as window  # noqa: F401 - importing a theme registers its properties
@@ -66,6 +67,7 @@ def run_properties(
     fail_fast: bool = False,
     workers: int = 1,
     context: checks.RunContext | None = None,
+    meter: Meter | None = None,
 ) -> PropertyOutcome:
     """Run every property of ``level`` (none at the schema level) against ``target``.
 
@@ -75,7 +77,9 @@ def run_properties(
     unchecked as a failure. ``only`` restricts the run to the named properties. ``on_result``
     is called after each property (for progress output). ``fail_fast`` stops after the first
     property (or per-response rule) that fails. ``workers`` requests are sent at a time.
-    ``context`` is the run's shared rule state (unique ids across the whole run).
+    ``context`` is the run's shared rule state (unique ids across the whole run); ``meter``
+    counts what is spent and holds each property to its share of the budget (see
+    :mod:`chat_text_conformance.cost`).
     """
     outcome = PropertyOutcome()
     if level is Level.SCHEMA:
@@ -90,10 +94,19 @@ def run_properties(
         if r.id in wanted and (only is None or r.id in only)
     ]
     deadline = None if time_budget is None else time.monotonic() + time_budget
-    session = Session(target, deadline, workers=workers)
+    session = Session(target, deadline, workers=workers, meter=meter)
     ledger = Ledger(level, target.base_url)
     try:
-        for item in selected:
+        for position, item in enumerate(selected):
+            if meter is not None:
+                # an equal part of what is left, so a cheap property leaves more to the next
+                requests, tokens = meter.left()
+                still = len(selected) - position
+                meter.limit(
+                    f"property {item.name}",
+                    None if requests is None else requests // still,
+                    None if tokens is None else tokens // still,
+                )
             run = PropertyRun(
                 target, level, max(1, max_examples), seed, session, ledger, context, workers
             )

@@ -94,5 +94,6 @@ def content_max_length() -> int:
 def conversation_budget(context_length: int | None) -> tuple[int, int]:
     """(max turns, max words per turn) that keep a whole conversation well inside the model."""
     if context_length is None:
-        return 6, 30
-    return 6, max(2, min(30, context_length // 30))
+        return 6, 12
+    words = max(2, min(12, context_length // 30))
+    return min(6, words), words

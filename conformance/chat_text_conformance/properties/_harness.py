@@ -37,6 +37,7 @@ from chat_text_spec.sse import SSEDecoder
 from .. import checks
 from ..checks.exchange import Inconclusive, NotApplicable
 from ..checks.registry import Source, declare
+from ..cost import Meter
 from ..reproducer import curl_command
 from ..results import CheckResult, Failure, RequestRecord, redact_token
 from ..target import Level, Target
@@ -96,6 +97,10 @@ class Violation(Exception):
 
 class NotExercised(NotApplicable):
     """This example cannot be evaluated against this server (never a failure)."""
+
+
+class BudgetSpent(NotExercised):
+    """The property's share of the run's budget is spent (``--max-requests``/``--max-tokens``)."""
 
 
 class _UsageNull(Exception):
@@ -165,7 +170,13 @@ class Reply:
 class Session:
     """An httpx client with caps, a circuit breaker and at most ``workers`` requests in flight."""
 
-    def __init__(self, target: Target, deadline: float | None, workers: int = 1) -> None:
+    def __init__(
+        self,
+        target: Target,
+        deadline: float | None,
+        workers: int = 1,
+        meter: Meter | None = None,
+    ) -> None:
         self.target = target
         self.url = target.base_url.rstrip("/") + chat_text_spec.OPERATION_PATH
         limits = httpx.Limits(max_connections=max(1, workers), max_keepalive_connections=workers)
@@ -181,10 +192,14 @@ class Session:
         self.failures_in_a_row = 0
         self.down_reason = ""
         self.sent = 0
+        self.meter = meter
         self.usage_from_streams = False
         self.per_word: float | None = None
         """Prompt tokens per word of :func:`question`, as this server counts (measured once)."""
-        self.calibration = threading.Lock()
+        self.calibration = threading.RLock()
+        self.near_window: dict[int, Any] = {}
+        """Prompts built to an exact size near the window, by size (built once per run: they
+        are the most expensive requests of a run)."""
         """Set once a plain answer carried ``usage: null``: token counts are then read from
         streams, whose last chunk carries usage."""
 
@@ -198,6 +213,7 @@ class Session:
         auth: str | None = "default",
         content: bytes | None = None,
         content_type: str = "application/json",
+        phase: str = "properties",
     ) -> Reply:
         """POST ``body`` (JSON) or raw ``content`` with ``Authorization: auth``.
 
@@ -205,19 +221,31 @@ class Session:
         ``429``/``503`` is retried after its ``Retry-After`` (capped), a few times.
         """
         for attempt in range(_RETRIES + 1):
-            reply = self._post_once(body, auth=auth, content=content, content_type=content_type)
+            reply = self._post_once(
+                body, auth=auth, content=content, content_type=content_type, phase=phase
+            )
             if reply.status not in (429, 503) or attempt == _RETRIES:
                 return reply
             time.sleep(_retry_after(reply.headers.get("retry-after")))
         return reply  # pragma: no cover - the loop always returns
 
     def _post_once(
-        self, body: Any, *, auth: str | None, content: bytes | None, content_type: str
+        self,
+        body: Any,
+        *,
+        auth: str | None,
+        content: bytes | None,
+        content_type: str,
+        phase: str,
     ) -> Reply:
         if self.down_reason:
             raise ServerDown(self.down_reason)
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise OutOfTime
+        if self.meter is not None:
+            why = self.meter.admit(phase, phase)
+            if why is not None:
+                raise BudgetSpent(f"(budget) {why}")
         payload = content if content is not None else encode(body)
         headers = {"Content-Type": content_type, "Accept": "application/json, text/event-stream"}
         token = self.target.token
@@ -255,6 +283,14 @@ class Session:
                 ) from None
         with self._lock:
             self.failures_in_a_row = 0
+        if self.meter is not None:
+            self.meter.record(
+                request_bytes=len(payload),
+                status=reply.status,
+                content_type=reply.headers.get("content-type", ""),
+                body=reply.body,
+                part=phase,
+            )
         return reply
 
     def _read(
@@ -469,7 +505,7 @@ class PropertyRun:
 
     def post(self, body: Any = None, **kwargs: Any) -> Reply:
         """Send a request; its reply is judged by every per-response rule first."""
-        reply = self.session.post(body, **kwargs)
+        reply = self.session.post(body, phase=f"property {self.result.name}", **kwargs)
         if self.ledger.judge(reply, self.context):
             raise _Reported
         return reply
@@ -574,9 +610,16 @@ class PropertyRun:
         if context is None:
             return conversation_budget(None)
         turns = conversation_budget(context)[0]
-        return turns, max(2, min(30, self.words_for(context / 2 / (turns + 2))))
+        words = max(2, min(12, self.words_for(context / 2 / (turns + 2))))
+        return min(turns, words), words
 
     # -- examples
+
+    def examples_for(self, requests_per_example: int) -> int:
+        """How many examples a property draws: ``max_examples`` requests' worth, i.e. fewer
+        examples for a property whose example sends many requests (at least one). This is how
+        the run's requests are divided between the properties by default."""
+        return max(1, min(self.max_examples, self.max_examples // max(1, requests_per_example)))
 
     def examples(
         self,

@@ -105,7 +105,8 @@ def truncation_keeps_newest_turns(run: PropertyRun) -> None:
             )
 
     conversation = conversations(max_turns, max_words, min_turns=3)
-    run.examples(st.tuples(conversation, SEEDS), example)
+    # an example: one measurement per evictable turn (up to 6) + 1, and up to 4 limits
+    run.examples(st.tuples(conversation, SEEDS), example, budget=run.examples_for(10))
 
 
 @prop(
@@ -138,4 +139,4 @@ def prompt_tokens_count_every_message(run: PropertyRun) -> None:
                 )
 
     strategy = st.tuples(conversations(max_turns, max_words), st.integers(3, 12))
-    run.examples(strategy, example, budget=max(1, run.max_examples // 2))
+    run.examples(strategy, example, budget=run.examples_for(4))

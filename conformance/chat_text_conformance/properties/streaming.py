@@ -68,7 +68,7 @@ def stream_usage_in_last_chunk(run: PropertyRun) -> None:
                 related=[plain.reply],
             )
 
-    run.examples(_stream_cases(run), example)
+    run.examples(_stream_cases(run), example, budget=run.examples_for(2))
 
 
 @prop(
@@ -87,7 +87,7 @@ def stream_matches_non_stream(run: PropertyRun) -> None:
         streamed = run.stream(messages, "streamed", **fields)
         same("the stream vs the same request unstreamed (temperature 0)", plain, streamed)
 
-    run.examples(_stream_cases(run), example)
+    run.examples(_stream_cases(run), example, budget=run.examples_for(2))
 
 
 @prop(
@@ -106,4 +106,4 @@ def temperature_zero_deterministic(run: PropertyRun) -> None:
             again = run.complete(messages, f"repeat {attempt + 1}", **fields)
             same("the same request again at temperature 0", first, again)
 
-    run.examples(_stream_cases(run), example)
+    run.examples(_stream_cases(run), example, budget=run.examples_for(3))

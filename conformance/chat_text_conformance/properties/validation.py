@@ -110,7 +110,8 @@ def unauthorized_without_valid_token(run: PropertyRun) -> None:
         check("a random token", f"Bearer {sent}", sent)
 
     tokens = st.text(_TOKEN_CHARS, min_size=8, max_size=40)
-    run.examples(tokens, random_token, budget=max(1, run.max_examples // 2))
+    # random tokens add to the fixed cases above: a fifth of the budget
+    run.examples(tokens, random_token, budget=run.examples_for(5))
 
     def accepted() -> None:
         reply = run.post(run.body(question(3), max_tokens=run.min_tokens))
@@ -405,7 +406,7 @@ def invalid_values_rejected(run: PropertyRun) -> None:
         strategy = st.sampled_from(numeric).flatmap(
             lambda pair: st.tuples(st.just(pair[0]), outside(pair[1]))
         )
-        run.examples(strategy, random_out_of_range)
+        run.examples(strategy, random_out_of_range, budget=run.examples_for(5))
 
 
 @declare_property(
