@@ -160,6 +160,12 @@ class Meter:
         self._spent_now(part)
         return why
 
+    def add(self, phase: str, requests: int) -> None:
+        """Count ``requests`` that were sent without passing through :meth:`record`."""
+        if requests > 0:
+            with self._lock:
+                self.cost.requests[phase] += requests
+
     def record(
         self,
         *,

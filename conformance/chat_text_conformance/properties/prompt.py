@@ -139,4 +139,4 @@ def prompt_tokens_count_every_message(run: PropertyRun) -> None:
                 )
 
     strategy = st.tuples(conversations(max_turns, max_words), st.integers(3, 12))
-    run.examples(strategy, example, budget=run.examples_for(4))
+    run.examples(strategy, example, budget=run.examples_for(6))

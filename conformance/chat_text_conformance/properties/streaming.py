@@ -68,7 +68,7 @@ def stream_usage_in_last_chunk(run: PropertyRun) -> None:
                 related=[plain.reply],
             )
 
-    run.examples(_stream_cases(run), example, budget=run.examples_for(2))
+    run.examples(_stream_cases(run), example, budget=run.examples_for(3))
 
 
 @prop(
