@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chat_text_conformance.checks import catalogue, declare, spec
+from chat_text_conformance.catalogue import catalogue
+from chat_text_conformance.checks import declare, spec
 from chat_text_conformance.checks.registry import SPEC_FILE, VENDOR_DOCUMENT
 from chat_text_conformance.cli import catalogue_markdown, levels_markdown, main
 from chat_text_conformance.target import Level

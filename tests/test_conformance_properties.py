@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 from chat_text_conformance import Level, Target, embedded
-from chat_text_conformance.checks import catalogue
+from chat_text_conformance.catalogue import catalogue
 from chat_text_conformance.properties import run_properties
 from chat_text_conformance.properties.validation import _object_cases, _wrong_types
 from chat_text_conformance.results import CheckResult

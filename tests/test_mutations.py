@@ -30,7 +30,7 @@ from collections.abc import Iterator
 
 import pytest
 from chat_text_conformance import Level, Target, run
-from chat_text_conformance.checks import catalogue
+from chat_text_conformance.catalogue import catalogue
 from chat_text_conformance.properties import run_properties
 from mutations import MUTATIONS, REFERENCE, Mutation, MutationServer, mutation_server
 from variant_server import FAULTS, VARIANTS

@@ -299,7 +299,7 @@ _PREMISES = {
 
 def levels_markdown() -> str:
     """What each level runs, counted from the catalogue (the README's level table)."""
-    from .checks import catalogue
+    from .catalogue import catalogue
     from .target import Level
 
     lines = [
@@ -318,7 +318,7 @@ def levels_markdown() -> str:
 
 def catalogue_markdown() -> str:
     """The rule catalogue as the README's Markdown table (checked for drift by the tests)."""
-    from .checks import catalogue
+    from .catalogue import catalogue
 
     lines = [
         "| rule | level | kind | what must hold | source |",
@@ -340,7 +340,7 @@ def catalogue_markdown() -> str:
 
 def list_checks(output_format: str, out: TextIO) -> None:
     """The rule catalogue, as text (one block per rule) or JSON."""
-    from .checks import catalogue
+    from .catalogue import catalogue
 
     rules = catalogue()
     if output_format == "json":

@@ -36,6 +36,7 @@ import httpx
 
 import chat_text_spec
 
+from . import catalogue as rule_catalogue
 from . import checks
 from .reproducer import curl_command
 from .results import TOKEN_PLACEHOLDER, RequestRecord, redact_token
@@ -347,7 +348,7 @@ def _replay_request(
         case.expected, case.actual = "an HTTP response", str(exc) or type(exc).__name__
         return case
     try:
-        rule: checks.Rule | None = checks.get(rule_id)
+        rule: checks.Rule | None = rule_catalogue.get(rule_id)
     except KeyError:
         rule = None
     if rule is not None and rule.check is not None and rule.kind in ("schema", "response"):
@@ -442,7 +443,7 @@ def _replay_property(settings: _Settings, name: str, then: str) -> Replayed:
 
 def _kind(rule_id: str) -> str:
     try:
-        return checks.get(rule_id).kind
+        return rule_catalogue.get(rule_id).kind
     except KeyError:
         return "unknown"
 

@@ -143,15 +143,11 @@ def rule(
     return register
 
 
-def _load_all() -> None:
-    # Importing the modules that declare rules fills the catalogue.
-    from .. import client_conformance, properties  # noqa: F401
-    from . import answer, builtins, schema, streaming, usage  # noqa: F401
-
-
 def catalogue(kind: Kind | None = None, level: Level | None = None) -> list[Rule]:
-    """Every rule (of one kind, and/or run at ``level``), in declaration order."""
-    _load_all()
+    """Every rule declared so far (of one kind, and/or run at ``level``), in report order.
+
+    Rules are declared when their module is imported;
+    :func:`chat_text_conformance.catalogue.catalogue` imports every such module first."""
     rules: Iterator[Rule] = iter(sorted(_RULES.values(), key=_report_order))
     if kind is not None:
         rules = (r for r in rules if r.kind == kind)
@@ -185,7 +181,6 @@ def _report_order(item: Rule) -> tuple[int, int, int]:
 
 
 def get(id: str) -> Rule:
-    _load_all()
     return _RULES[id]
 
 
