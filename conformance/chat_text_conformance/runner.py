@@ -17,7 +17,7 @@ from .checks.builtins import PREFLIGHT
 from .cost import SCHEMATHESIS_SHARE, Meter
 from .properties import PropertyOutcome, run_properties
 from .reproducer import curl_command
-from .results import CheckResult, Failure, RequestRecord, RunReport
+from .results import CheckResult, Failure, RequestRecord, RunReport, redact_token
 from .schemathesis_adapter import SchemathesisOutcome, prepare_schemathesis, run_schemathesis
 from .target import Level, Target
 
@@ -75,7 +75,7 @@ def preflight(target: Target, meter: Meter | None = None) -> tuple[CheckResult, 
             "timeout",
         )
     except httpx.HTTPError as exc:
-        reason = str(exc).replace(target.token, "***") or type(exc).__name__
+        reason = redact_token(str(exc), target.token) or type(exc).__name__
         return fail(f"cannot reach {url}: {reason}", "an HTTP response", type(exc).__name__)
     status = response.status_code
     if meter is not None:
@@ -86,7 +86,7 @@ def preflight(target: Target, meter: Meter | None = None) -> tuple[CheckResult, 
             body=response.content,
             phase="pre-flight",
         )
-    text = response.text[:300].replace(target.token, "***") if target.token else response.text[:300]
+    text = redact_token(response.text[:300], target.token)
     if status in (401, 403):
         return fail(
             f"the server rejected the token (HTTP {status}); check --token / CHAT_TEXT_TOKEN",

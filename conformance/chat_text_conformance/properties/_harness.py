@@ -194,8 +194,8 @@ class Session:
         self.sent = 0
         self.meter = meter
         self.usage_from_streams = False
-        self.per_word: float | None = None
-        """Prompt tokens per word of :func:`question`, as this server counts (measured once)."""
+        self.calibrated: tuple[int, float] | None = None
+        """(prompt tokens of a 40-word :func:`question`, tokens per extra word), measured once."""
         self.calibration = threading.RLock()
         self.near_window: dict[int, Any] = {}
         """Prompts built to an exact size near the window, by size (built once per run: they
@@ -578,11 +578,11 @@ class PropertyRun:
             raise NotExercised("a conversation built to fit the model was refused as too long")
         return cost, reply
 
-    def tokens_per_word(self) -> float:
-        """Prompt tokens per extra word of a question, as this server counts (measured once
-        per run with two questions; any tokenizer and template)."""
+    def calibration(self) -> tuple[int, float]:
+        """(prompt tokens of :func:`question` (40 words), tokens per extra word), as this server
+        counts them: measured once per run with two questions (any tokenizer and template)."""
         with self.session.calibration:
-            if self.session.per_word is None:
+            if self.session.calibrated is None:
                 small, small_reply = self.measured(question(10))
                 large, large_reply = self.measured(question(40))
                 if small is None or large is None:
@@ -596,8 +596,12 @@ class PropertyRun:
                         reply=large_reply,
                         related=[small_reply],
                     )
-                self.session.per_word = (large - small) / 30
-            return self.session.per_word
+                self.session.calibrated = large, (large - small) / 30
+            return self.session.calibrated
+
+    def tokens_per_word(self) -> float:
+        """Prompt tokens per extra word of a question, as this server counts them."""
+        return self.calibration()[1]
 
     def words_for(self, tokens: float) -> int:
         """About how many question words cost ``tokens`` on this server (erring low)."""

@@ -40,22 +40,14 @@ __all__ = [
 _FIT_ATTEMPTS = 10
 
 
-def _slope(run: PropertyRun) -> tuple[int, float]:
-    """(words, tokens per word): a first guess, refined by measuring."""
-    return 40, run.tokens_per_word()
-
-
 def _fit(run: PropertyRun, target: int, tolerance: int) -> tuple[list[dict[str, str]], int, Reply]:
     """A :func:`long_prompt` this server counts as ``target - tolerance <= cost <= target``.
 
     Each step measures the prompt actually sent and moves the word count by the measured slope
     (secant steps); a prompt refused as too long steps back.
     """
-    words, per_word = _slope(run)
-    base = run.prompt_tokens(question(words))
-    if base is None:
-        raise NotExercised("a 40-word question does not fit the model")
-    words = max(1, words + math.floor((target - base) / per_word))
+    base, per_word = run.calibration()  # a 40-word question: the first guess
+    words = max(1, 40 + math.floor((target - base) / per_word))
     last: tuple[int, int] | None = None
     for _ in range(_FIT_ATTEMPTS):
         messages = long_prompt(words)
@@ -250,7 +242,7 @@ def prompt_too_long_when_kept_messages_overflow(run: PropertyRun) -> None:
         return
 
     def check() -> None:
-        _, per_word = _slope(run)
+        per_word = run.tokens_per_word()
         words = 10 + math.ceil(2 * context / max(per_word, 0.05))
         long = long_prompt(words)
         messages = [*long[:-1], {"role": "user", "content": "hello"}, long[-1]]
