@@ -1,5 +1,5 @@
 """The rule catalogue: one declaration per rule, each with a source that exists, listed by
-``--list-checks`` and in the README (generated; a test fails on drift)."""
+``--list-checks`` and in docs/conformance.md (generated; a test fails on drift)."""
 
 from __future__ import annotations
 
@@ -86,14 +86,14 @@ def test_each_rule_id_once_and_levels_nest() -> None:
     assert all(r.kind == "schema" for r in catalogue(level=Level.SCHEMA) if r.kind != "client")
 
 
-def test_readme_tables_are_generated_from_the_catalogue() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = re.search(r"<!-- catalogue:begin -->\n(.*?)\n<!-- catalogue:end -->", readme, re.S)
-    assert block is not None, "README.md has no catalogue block"
+def test_docs_tables_are_generated_from_the_catalogue() -> None:
+    page = (ROOT / "docs" / "conformance.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- catalogue:begin -->\n(.*?)\n<!-- catalogue:end -->", page, re.S)
+    assert block is not None, "docs/conformance.md has no catalogue block"
     expected = levels_markdown() + "\n\n" + catalogue_markdown()
     assert block.group(1) == expected, (
-        "README.md's rule tables drifted from the catalogue: replace the block with the output "
-        "of `chat-text-conformance --list-checks --format markdown`"
+        "docs/conformance.md's rule tables drifted from the catalogue: replace the block with the "
+        "output of `chat-text-conformance --list-checks --format markdown`"
     )
 
 

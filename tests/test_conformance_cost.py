@@ -42,7 +42,7 @@ def test_every_request_is_counted_by_phase(base: Target) -> None:
 
 
 def test_the_default_level_stays_within_its_published_cost(base: Target) -> None:
-    """The README's figures: at most 400 requests and 150,000 prompt tokens (8,192 window)."""
+    """The published figures (docs/conformance.md): <= 400 requests, <= 150,000 prompt tokens."""
     report = run(base, Level.SEMANTIC, max_examples=25, seed=SEED)
     assert report.ok
     assert report.cost is not None

@@ -122,3 +122,114 @@ def test_page_names_every_status_code(definition: dict[str, Any]) -> None:
     assert sorted(have) == sorted(op["responses"])
     assert {"200", "400", "401"} <= set(have)
     assert "text/event-stream" in resolve(definition, have["200"])["content"]
+
+
+# --- README.md and docs/*.md: relative links resolve, the README's test command is CI's ---------
+
+LINK = re.compile(r"(?<!!)\[(?P<text>[^\]\n]*)\]\((?P<target>[^)\s]+)\)")
+FENCE = re.compile(r"^(```|~~~)")
+
+
+def markdown_pages(root: Path = ROOT) -> list[Path]:
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+
+
+def prose_lines(text: str) -> list[tuple[int, str]]:
+    """(line number, line) outside fenced code blocks, with inline code spans blanked out."""
+    lines, fenced = [], False
+    for number, line in enumerate(text.splitlines(), 1):
+        if FENCE.match(line.lstrip()):
+            fenced = not fenced
+            continue
+        if not fenced:
+            lines.append((number, re.sub(r"`[^`\n]*`", "``", line)))
+    return lines
+
+
+def heading_anchors(text: str) -> set[str]:
+    """GitHub's heading ids: lower case, punctuation but '-' and '_' dropped, spaces to '-',
+    repeats suffixed -1, -2, ..."""
+    anchors: set[str] = set()
+    fenced = False
+    for line in text.splitlines():
+        if FENCE.match(line.lstrip()):
+            fenced = not fenced
+            continue
+        match = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if fenced or not match:
+            continue
+        slug = re.sub(r"[^\w\- ]", "", match.group(1).lower()).replace(" ", "-")
+        candidate, n = slug, 0
+        while candidate in anchors:
+            n += 1
+            candidate = f"{slug}-{n}"
+        anchors.add(candidate)
+    return anchors
+
+
+def broken_links(pages: list[Path], root: Path = ROOT) -> list[str]:
+    broken = []
+    for page in pages:
+        for number, line in prose_lines(page.read_text(encoding="utf-8")):
+            for link in LINK.finditer(line):
+                target = link.group("target")
+                if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I):
+                    continue  # https:, mailto:, ...: not checked (no network in tests)
+                where = f"{page.relative_to(root)}:{number}: {target}"
+                path_part, _, anchor = target.partition("#")
+                linked = (page.parent / path_part).resolve() if path_part else page
+                if root.resolve() not in (linked, *linked.parents):
+                    broken.append(f"{where} (outside the repository)")
+                elif not linked.exists():
+                    broken.append(f"{where} (no such file)")
+                elif (
+                    anchor
+                    and linked.suffix == ".md"
+                    and anchor not in heading_anchors(linked.read_text(encoding="utf-8"))
+                ):
+                    broken.append(f"{where} (no heading #{anchor})")
+    return broken
+
+
+def test_every_relative_link_in_the_docs_resolves() -> None:
+    pages = markdown_pages()
+    assert len(pages) > 1, "docs/*.md is missing"
+    assert broken_links(pages) == []
+
+
+def test_the_link_check_finds_broken_links(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("# Slow servers: `--workers`\n\n## Same\n\n## Same\n")
+    (tmp_path / "README.md").write_text(
+        "[ok](docs/a.md) [ok](docs/a.md#slow-servers---workers) [ok](docs/a.md#same-1)\n"
+        "[ok](https://example.com/x) `[code](missing.md)`\n"
+        "```\n[fenced](missing.md)\n```\n"
+        "[gone](docs/b.md) [bad anchor](docs/a.md#slow-servers) [out](../elsewhere.md)\n"
+    )
+    broken = broken_links(markdown_pages(tmp_path), tmp_path)
+    assert broken == [
+        "README.md:6: docs/b.md (no such file)",
+        "README.md:6: docs/a.md#slow-servers (no heading #slow-servers)",
+        "README.md:6: ../elsewhere.md (outside the repository)",
+    ]
+
+
+def test_readme_test_command_is_what_ci_runs() -> None:
+    """.ci/run runs the README's test command (the Quick start's second one) with the tox that
+    tox.ini requires."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    quick = re.search(r"## Quick start\n.*?```sh\n(.*?)```", readme, re.S)
+    assert quick is not None, "README.md has no Quick start commands"
+    commands = [line for line in quick.group(1).splitlines() if line and not line.startswith("#")]
+    assert len(commands) == 2, commands
+    install, _, test_command = commands[1].partition(" && ")
+    assert commands[0] == f"{install} && {test_command} -e conformance"
+    pin = re.fullmatch(r'python3 -m pip install "(tox==[\w.]+)"', install)
+    assert pin is not None, install
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert ci[-1] == test_command
+    assert any(f'"{pin.group(1)}"' in line and "pip install" in line for line in ci)
+    assert re.search(rf"^requires\s*=(\s+\S+)*?\s+{re.escape(pin.group(1))}\s", TOX_INI, re.M)
+
+
+TOX_INI = (ROOT / "tox.ini").read_text(encoding="utf-8")

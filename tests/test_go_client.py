@@ -90,7 +90,7 @@ def test_400_is_a_typed_error_naming_the_field(smoke: dict[str, Any]) -> None:
 
 
 def test_the_generated_go_client_cannot_read_a_stream(smoke: dict[str, Any]) -> None:
-    """Documented generator limit (README, Other languages): the call reaches the server and
+    """Documented generator limit (docs/languages.md): the call reaches the server and
     gets text/event-stream, which the generated client refuses to decode."""
     stream = smoke["stream"]
     assert stream["status"] == 200
