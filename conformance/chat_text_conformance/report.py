@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,6 +249,18 @@ def _cost_properties(report: RunReport) -> list[tuple[str, str]]:
     return pairs
 
 
+def _exchange_properties(report: RunReport) -> list[tuple[str, str]]:
+    """The validation proxy's exchanges by outcome as JUnit properties (``proxy.exchanges``,
+    ``proxy.outcome.violation``, ...)."""
+    if report.exchanges is None:
+        return []
+    outcomes = Counter(record.outcome for record in report.exchanges)
+    return [("proxy.exchanges", str(len(report.exchanges)))] + [
+        (f"proxy.outcome.{outcome.replace(' ', '_')}", str(count))
+        for outcome, count in sorted(outcomes.items())
+    ]
+
+
 def to_json(report: RunReport, *, report_dir: str | Path | None = None) -> dict[str, Any]:
     """The report as a JSON-ready dict (token never included)."""
     return {
@@ -275,7 +288,26 @@ def to_json(report: RunReport, *, report_dir: str | Path | None = None) -> dict[
         if report.cost is None
         else {**report.cost.to_json(), "wall_seconds": round(report.duration, 3)},
         "results": [_result_json(report, r, report_dir) for r in report.results],
+        **_exchanges_json(report, report_dir),
     }
+
+
+def _exchanges_json(report: RunReport, report_dir: str | Path | None) -> dict[str, Any]:
+    """The validation proxy's exchanges (``{}`` for suite runs): each with its verdict, and a
+    reproducer when it broke a rule."""
+    if report.exchanges is None:
+        return {}
+    listed = []
+    for record in report.exchanges:
+        data = record.to_json()
+        if record.request is not None:
+            data["request"] = _request_json(record.request)
+            if report.base_url:
+                data["reproducer"] = curl_command(
+                    report.base_url, record.request, report_dir=report_dir
+                )
+        listed.append(data)
+    return {"exchanges": listed}
 
 
 def write_json(
@@ -323,6 +355,7 @@ def write_junit_xml(
         ("workers", str(report.workers)),
         ("cases", str(report.cases)),
         *_cost_properties(report),
+        *_exchange_properties(report),
     ):
         ET.SubElement(properties, "property", {"name": name, "value": _scrub(value, token)})
     if report.setup_error:
@@ -360,6 +393,9 @@ def _records(report: RunReport) -> Iterator[RequestRecord]:
         if failure.request is not None:
             yield failure.request
         yield from failure.requests
+    for exchange in report.exchanges or ():
+        if exchange.request is not None:
+            yield exchange.request
 
 
 def write_bodies(report: RunReport, folder: str | Path, *, token: str | None = None) -> list[Path]:

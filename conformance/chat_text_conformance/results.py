@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .cost import Cost
+    from .coverage import SpecCoverage
 
 TOKEN_PLACEHOLDER = "$CHAT_TEXT_TOKEN"  # noqa: S105 - the shell variable reproducers use
 """What reproducers and reports show in place of the bearer token."""
@@ -213,6 +214,64 @@ class CheckResult:
         return reasons.most_common(1)[0][0] if reasons else ""
 
 
+@dataclass(frozen=True)
+class ExchangeRecord:
+    """One request the validation proxy (``chat-text-conformance proxy``) relayed, and its
+    verdict."""
+
+    number: int
+    """Position in the proxy's run, from 1."""
+    method: str
+    path: str
+    """Path and query as the client sent them (the token, if any, redacted)."""
+    status: int | None
+    """The upstream's status (``None``: no answer came)."""
+    outcome: str
+    """``pass``, ``violation`` (rules failed), ``upstream error`` (no complete answer: refused,
+    reset or timed out; a failure of ``server_answers_every_request``) or ``not judged`` (a path
+    the spec does not document, or a request the proxy did not relay)."""
+    violated: tuple[str, ...] = ()
+    """Ids of the rules the exchange broke."""
+    messages: tuple[str, ...] = ()
+    """One line per broken rule (``rule: what``), redacted."""
+    stream: bool = False
+    """Whether the answer was an event stream."""
+    events: int | None = None
+    """Data events of a streamed answer."""
+    started: float = 0.0
+    """Unix time the request arrived."""
+    duration_ms: float = 0.0
+    first_byte_ms: float | None = None
+    """Milliseconds from the request's arrival to the first body byte relayed."""
+    request_problem: str | None = None
+    """Why the request itself is invalid against the spec (``None``: valid or not judged)."""
+    upstream_error: str | None = None
+    """What went wrong on the way to or from the upstream."""
+    note: str | None = None
+    """Anything else: what ``--enforce`` did, a client that went away, a body past the cap."""
+    request: RequestRecord | None = None
+    """The request (token redacted), kept for exchanges that broke a rule: the reproducer."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "outcome": self.outcome,
+            "violated": list(self.violated),
+            "messages": list(self.messages),
+            "stream": self.stream,
+            "events": self.events,
+            "started": round(self.started, 3),
+            "duration_ms": round(self.duration_ms, 3),
+            "first_byte_ms": None if self.first_byte_ms is None else round(self.first_byte_ms, 3),
+            "request_problem": self.request_problem,
+            "upstream_error": self.upstream_error,
+            "note": self.note,
+        }
+
+
 @dataclass
 class RunReport:
     """The outcome of one conformance run: every check's result plus run-wide facts."""
@@ -243,10 +302,27 @@ class RunReport:
     """The model's context window the run was given (``replay`` re-runs properties with it)."""
     cost: Cost | None = None
     """What the run spent (requests by phase, 200 answers, tokens, request bytes)."""
+    coverage: SpecCoverage | None = None
+    """What of the spec the run exercised (set by the suite's runner and by the proxy)."""
+    min_coverage: float | None = None
+    """``--min-coverage``: the run fails when ``coverage.score`` is below it (percent)."""
+
+    @property
+    def coverage_ok(self) -> bool:
+        """False only when a minimum is set and the coverage is missing or below it."""
+        if self.min_coverage is None:
+            return True
+        return self.coverage is not None and self.coverage.score >= self.min_coverage
+    exchanges: list[ExchangeRecord] | None = None
+    """The validation proxy's exchanges, one per relayed request (``None`` for suite runs)."""
 
     @property
     def ok(self) -> bool:
-        return self.setup_error is None and all(result.ok for result in self.results)
+        return (
+            self.setup_error is None
+            and all(result.ok for result in self.results)
+            and self.coverage_ok
+        )
 
     @property
     def passed(self) -> int:
