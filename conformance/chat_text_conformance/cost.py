@@ -3,7 +3,8 @@
 Every request the suite sends goes through one :class:`Meter` (the pre-flight request, the
 schemathesis engines through an ``after_call`` hook, the properties' session): it counts
 requests by phase (``schemathesis fuzzing``, ``property truncation_keeps_newest_turns``, ...),
-200 answers, the prompt and completion tokens the server reported, and request bytes.
+200 answers, the prompt and completion tokens the server reported, and request bytes; and it
+hands each exchange to its observers (the run's spec coverage, :mod:`.coverage`).
 
 Budgets (``--max-requests``, ``--max-tokens``; tokens = prompt + completion as reported) are
 divided in a documented way:
@@ -21,9 +22,12 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .checks import Exchange
 
 __all__ = ["SCHEMATHESIS_SHARE", "Cost", "Meter"]
 
@@ -85,7 +89,13 @@ def usage_of(status: int, content_type: str, body: bytes) -> tuple[int, int]:
         return 0, 0
     from .checks import Exchange, media_type
 
-    answer = Exchange(None, status, media_type(content_type), body).answer
+    return _usage(Exchange(None, status, media_type(content_type), body))
+
+
+def _usage(exchange: Exchange) -> tuple[int, int]:
+    if exchange.status != 200:
+        return 0, 0
+    answer = exchange.answer
     counts = answer.usage_counts() if answer is not None else None
     return (counts[0], counts[1]) if counts is not None else (0, 0)
 
@@ -93,8 +103,16 @@ def usage_of(status: int, content_type: str, body: bytes) -> tuple[int, int]:
 class Meter:
     """Counts what a run spends and says whether another request may be sent."""
 
-    def __init__(self, max_requests: int | None = None, max_tokens: int | None = None) -> None:
+    def __init__(
+        self,
+        max_requests: int | None = None,
+        max_tokens: int | None = None,
+        *,
+        observers: Sequence[Callable[[Exchange], None]] = (),
+    ) -> None:
         self.cost = Cost(max_requests=max_requests, max_tokens=max_tokens)
+        self.observers = tuple(observers)
+        """Called with every recorded exchange (e.g. the run's spec coverage)."""
         self._lock = threading.Lock()
         self._limits: dict[str, tuple[int | None, int | None]] = {}
         self._spent: dict[str, list[int]] = {}
@@ -175,9 +193,25 @@ class Meter:
         body: bytes,
         part: str | None = None,
         phase: str | None = None,
+        request: Any = None,
+        headers: Iterable[tuple[str, str]] = (),
     ) -> None:
-        """Account one answer (its request was admitted, or is counted now with ``phase``)."""
-        prompt, completion = usage_of(status, content_type, body)
+        """Account one answer (its request was admitted, or is counted now with ``phase``).
+
+        ``request`` (the JSON body sent) and ``headers`` (the response's) complete the exchange
+        the :attr:`observers` see."""
+        from .checks import Exchange, media_type
+
+        exchange = Exchange(
+            request,
+            status,
+            media_type(content_type),
+            body,
+            headers=tuple((str(name).lower(), str(value)) for name, value in headers),
+        )
+        prompt, completion = _usage(exchange)
+        for observe in self.observers:
+            observe(exchange)
         with self._lock:
             if phase is not None:
                 self.cost.requests[phase] += 1

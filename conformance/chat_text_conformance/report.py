@@ -34,6 +34,7 @@ __all__ = [
     "REPORT_FILE",
     "REPORT_FORMAT",
     "ReportFiles",
+    "coverage_failure",
     "reproducer",
     "summary_text",
     "to_json",
@@ -137,6 +138,10 @@ def summary_text(
         lines.append(report.cost.summary() + f"; {report.duration:.1f}s")
         by_phase = ", ".join(f"{p} {n}" for p, n in sorted(report.cost.requests.items()))
         lines.append(f"  requests by phase: {by_phase}")
+    if report.coverage is not None and report.setup_error is None:
+        lines.extend(report.coverage.summary())
+    if not report.coverage_ok:
+        lines.append(coverage_failure(report))
     if report.setup_error:
         lines.append(f"SET-UP ERROR: {report.setup_error}")
     verdict = "PASSED" if report.ok else "FAILED"
@@ -152,6 +157,19 @@ def summary_text(
         f"{counts}; level {report.level}; {volume}; seed {report.seed}; target {report.target}"
     )
     return _scrub("\n".join(lines), token)
+
+
+def coverage_failure(report: RunReport) -> str:
+    """The line saying why a run with ``--min-coverage`` failed on coverage."""
+    if report.coverage is None:
+        return (
+            f"COVERAGE: no spec coverage was measured, but --min-coverage "
+            f"{report.min_coverage:g} asks for it"
+        )
+    return (
+        f"COVERAGE BELOW MINIMUM: the run exercised {report.coverage.score:.1f}% of the spec, "
+        f"--min-coverage asks for {report.min_coverage:g}%"
+    )
 
 
 def _verdict_counts(report: RunReport) -> str:
@@ -261,6 +279,22 @@ def _exchange_properties(report: RunReport) -> list[tuple[str, str]]:
     ]
 
 
+def _coverage_properties(report: RunReport) -> list[tuple[str, str]]:
+    """The spec coverage as JUnit properties (``coverage.score``, ``coverage.missed``, ...)."""
+    coverage = report.coverage
+    if coverage is None:
+        return []
+    pairs = [
+        ("coverage.score", f"{coverage.score:.1f}"),
+        ("coverage.hit", str(coverage.hit)),
+        ("coverage.total", str(coverage.total)),
+        ("coverage.missed", ", ".join(entry.item.id for entry in coverage.missed())),
+    ]
+    if report.min_coverage is not None:
+        pairs.append(("coverage.minimum", f"{report.min_coverage:g}"))
+    return pairs
+
+
 def to_json(report: RunReport, *, report_dir: str | Path | None = None) -> dict[str, Any]:
     """The report as a JSON-ready dict (token never included)."""
     return {
@@ -287,6 +321,9 @@ def to_json(report: RunReport, *, report_dir: str | Path | None = None) -> dict[
         "cost": None
         if report.cost is None
         else {**report.cost.to_json(), "wall_seconds": round(report.duration, 3)},
+        "coverage": None if report.coverage is None else report.coverage.to_json(),
+        "min_coverage": report.min_coverage,
+        "coverage_ok": report.coverage_ok,
         "results": [_result_json(report, r, report_dir) for r in report.results],
         **_exchanges_json(report, report_dir),
     }
@@ -335,12 +372,15 @@ def write_junit_xml(
     """JUnit XML: one ``testcase`` per check (classname = its group); failures with what,
     expected, actual and reproducer; inconclusive and not-exercised checks as ``skipped``."""
     skipped = sum(1 for r in report.results if r.verdict in ("inconclusive", "not exercised"))
+    minimum = int(report.min_coverage is not None)
     suite = ET.Element(
         "testsuite",
         {
             "name": f"chat-text-conformance[{report.level}]",
-            "tests": str(len(report.results) + (1 if report.setup_error else 0)),
-            "failures": str(report.failed + (1 if report.setup_error else 0)),
+            "tests": str(len(report.results) + (1 if report.setup_error else 0) + minimum),
+            "failures": str(
+                report.failed + (1 if report.setup_error else 0) + (not report.coverage_ok)
+            ),
             "errors": "0",
             "skipped": str(skipped),
             "time": f"{report.duration:.3f}",
@@ -356,12 +396,20 @@ def write_junit_xml(
         ("cases", str(report.cases)),
         *_cost_properties(report),
         *_exchange_properties(report),
+        *_coverage_properties(report),
     ):
         ET.SubElement(properties, "property", {"name": name, "value": _scrub(value, token)})
     if report.setup_error:
         case = ET.SubElement(suite, "testcase", {"classname": "setup", "name": "setup"})
         message = _scrub(report.setup_error, token)
         ET.SubElement(case, "failure", {"message": message}).text = message
+    if report.min_coverage is not None:
+        case = ET.SubElement(suite, "testcase", {"classname": "coverage", "name": "min_coverage"})
+        if report.coverage is not None:
+            ET.SubElement(case, "system-out").text = "\n".join(report.coverage.summary())
+        if not report.coverage_ok:
+            message = coverage_failure(report)
+            ET.SubElement(case, "failure", {"message": message}).text = message
     for result in report.results:
         case = ET.SubElement(
             suite,

@@ -313,6 +313,7 @@ class RunReport:
         if self.min_coverage is None:
             return True
         return self.coverage is not None and self.coverage.score >= self.min_coverage
+
     exchanges: list[ExchangeRecord] | None = None
     """The validation proxy's exchanges, one per relayed request (``None`` for suite runs)."""
 

@@ -15,6 +15,7 @@ import chat_text_spec
 from . import checks
 from .checks.builtins import PREFLIGHT
 from .cost import SCHEMATHESIS_SHARE, Meter
+from .coverage import SpecCoverage
 from .properties import PropertyOutcome, run_properties
 from .reproducer import curl_command
 from .results import CheckResult, Failure, RequestRecord, RunReport, redact_token
@@ -85,6 +86,8 @@ def preflight(target: Target, meter: Meter | None = None) -> tuple[CheckResult, 
             content_type=response.headers.get("content-type", ""),
             body=response.content,
             phase="pre-flight",
+            request=body,
+            headers=response.headers.items(),
         )
     text = redact_token(response.text[:300], target.token)
     if status in (401, 403):
@@ -174,8 +177,10 @@ def run(
         workers=workers,
         context_length=target.context_length,
     )
-    meter = Meter(max_requests, max_tokens)
+    coverage = SpecCoverage()
+    meter = Meter(max_requests, max_tokens, observers=(coverage.observe,))
     report.cost = meter.cost
+    report.coverage = coverage
     say(f"pre-flight: one valid request to {target.base_url} (model {target.model})")
     result, setup_error = preflight(target, meter)
     report.results.append(result)

@@ -542,6 +542,11 @@ def _meter_calls(schema: Any, meter: Meter, phase: str) -> None:
             body=bytes(response.content or b""),
             part="schemathesis",
             phase=phase,
+            request=case.body if isinstance(case.body, dict) else None,
+            headers=(
+                (str(k), str(v[0] if isinstance(v, list | tuple) and v else v))
+                for k, v in response.headers.items()
+            ),
         )
 
     schema.hook("after_call")(after_call)

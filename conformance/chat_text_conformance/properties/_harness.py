@@ -290,6 +290,8 @@ class Session:
                 content_type=reply.headers.get("content-type", ""),
                 body=reply.body,
                 part=phase,
+                request=reply.request_json,
+                headers=reply.headers.items(),
             )
         return reply
 
