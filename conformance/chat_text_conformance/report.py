@@ -308,6 +308,7 @@ def to_json(report: RunReport, *, report_dir: str | Path | None = None) -> dict[
         "seed": report.seed,
         "max_examples": report.max_examples,
         "workers": report.workers,
+        "started_at": report.started_at,
         "duration_seconds": round(report.duration, 3),
         "cases": report.cases,
         "cases_per_second": round(report.cases_per_second, 1),
@@ -483,17 +484,22 @@ class ReportFiles:
     report_json: Path
     junit_xml: Path
     bodies: tuple[Path, ...]
+    report_html: Path | None = None
 
 
 def write_report_dir(
     report: RunReport, folder: str | Path, *, token: str | None = None
 ) -> ReportFiles:
-    """Write ``report.json``, ``junit.xml`` and ``bodies/*.json`` into ``folder`` (created when
-    missing). Reproducers name the body files as ``folder/bodies/<sha>.json``."""
+    """Write ``report.html`` (self-contained, for people), ``report.json``, ``junit.xml`` and
+    ``bodies/*.json`` into ``folder`` (created when missing). Reproducers name the body files as
+    ``folder/bodies/<sha>.json``."""
+    from .report_html import HTML_FILE, write_html
+
     root = Path(folder)
     root.mkdir(parents=True, exist_ok=True)
     bodies = write_bodies(report, root, token=token)
     json_path, junit_path = root / REPORT_FILE, root / JUNIT_FILE
     write_json(report, json_path, report_dir=root, token=token)
     write_junit_xml(report, junit_path, report_dir=root, token=token)
-    return ReportFiles(json_path, junit_path, tuple(bodies))
+    html_path = write_html(report, root / HTML_FILE, report_dir=root, token=token)
+    return ReportFiles(json_path, junit_path, tuple(bodies), html_path)

@@ -306,6 +306,10 @@ class RunReport:
     """What of the spec the run exercised (set by the suite's runner and by the proxy)."""
     min_coverage: float | None = None
     """``--min-coverage``: the run fails when ``coverage.score`` is below it (percent)."""
+    exchanges: list[ExchangeRecord] | None = None
+    """The validation proxy's exchanges, one per relayed request (``None`` for suite runs)."""
+    started_at: float | None = None
+    """Unix time the run started (``None``: not recorded)."""
 
     @property
     def coverage_ok(self) -> bool:
@@ -313,9 +317,6 @@ class RunReport:
         if self.min_coverage is None:
             return True
         return self.coverage is not None and self.coverage.score >= self.min_coverage
-
-    exchanges: list[ExchangeRecord] | None = None
-    """The validation proxy's exchanges, one per relayed request (``None`` for suite runs)."""
 
     @property
     def ok(self) -> bool:

@@ -176,6 +176,7 @@ def run(
         model=target.model,
         workers=workers,
         context_length=target.context_length,
+        started_at=time.time(),
     )
     coverage = SpecCoverage()
     meter = Meter(max_requests, max_tokens, observers=(coverage.observe,))
