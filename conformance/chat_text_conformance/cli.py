@@ -56,6 +56,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _percent(text: str) -> float:
+    try:
+        value = float(text.strip().removesuffix("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a percentage: {text!r}") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 100, got {text}")
+    return value
+
+
 def _seed(text: str) -> int:
     try:
         return int(text)
@@ -146,6 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="budget: prompt + completion tokens, as the server reports them",
     )
     run.add_argument(
+        "--min-coverage",
+        type=_percent,
+        metavar="PCT",
+        help=(
+            "fail the run (exit 1) when it exercised less than PCT percent of the spec's "
+            "coverage items (fields, values, statuses, error codes, headers; see docs/reports.md)"
+        ),
+    )
+    run.add_argument(
         "--client",
         action="store_true",
         help="check the generated client and SDK instead of a server",
@@ -166,9 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--report-dir",
         metavar="DIR",
         help=(
-            "write DIR/report.json, DIR/junit.xml and DIR/bodies/ (request bodies over 2 KiB "
-            "that the reproducers name); created if missing; input of "
-            "'chat-text-conformance replay DIR'"
+            "write DIR/report.html (self-contained, for people), DIR/report.json, "
+            "DIR/junit.xml and DIR/bodies/ (request bodies over 2 KiB that the reproducers "
+            "name); created if missing; input of 'chat-text-conformance replay DIR'"
         ),
     )
     out.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report")
@@ -247,6 +266,8 @@ def _execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.client:
         if args.base_url:
             raise UsageError("--client checks the client, it takes no --base-url")
+        if args.min_coverage is not None:
+            raise UsageError("--min-coverage measures a server run; --client has no spec coverage")
         report = _client_report(args, seed, say)
     else:
         with _target(args) as target:
@@ -265,6 +286,7 @@ def _execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             )
             if report.context_length is None:
                 report.context_length = target.context_length
+            report.min_coverage = args.min_coverage
     report_dir = Path(args.report_dir) if args.report_dir is not None else None
     written = None
     if report_dir is not None:
@@ -273,7 +295,7 @@ def _execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if written is not None and report_dir is not None:
         bodies = f", {len(written.bodies)} request body file(s) in {report_dir / 'bodies'}"
         print(
-            f"report: {written.report_json}, {written.junit_xml}"
+            f"report: {written.report_html}, {written.report_json}, {written.junit_xml}"
             f"{bodies if written.bodies else ''} (replay: chat-text-conformance replay "
             f"{report_dir})",
             file=out,

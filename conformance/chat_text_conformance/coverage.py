@@ -168,8 +168,8 @@ class _Field:
     set_id: str
     omitted_id: str
     null_id: str
-    values: dict[str, str] = field(default_factory=dict)
-    """JSON text of a value -> item id (enum members, ``true``/``false``)."""
+    values: dict[tuple[str, Any], str] = field(default_factory=dict)
+    """:func:`_value_key` of a value -> item id (enum members, ``true``/``false``)."""
     child: _Object | None = None
     """The object schema of the value (or of each array item, with ``array``)."""
     array: bool = False
@@ -205,6 +205,16 @@ def _types(node: dict[str, Any]) -> set[str]:
 
 def _json_key(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
+
+
+def _value_key(value: Any) -> tuple[str, Any]:
+    """How a scalar is looked up among enum values (cheap; ``1`` and ``1.0`` are one JSON
+    number, ``true`` is not ``1``)."""
+    if isinstance(value, bool):
+        return "b", value
+    if isinstance(value, int | float):
+        return "n", float(value)
+    return "s", value
 
 
 class _Builder:
@@ -270,7 +280,7 @@ class _Builder:
             types = _types(alt)
             if isinstance(alt.get("enum"), list):
                 for value in alt["enum"]:
-                    entry.values[_json_key(value)] = self.add(
+                    entry.values[_value_key(value)] = self.add(
                         Item(
                             f"sent:{path}={_json_key(value)}",
                             "sent",
@@ -280,7 +290,7 @@ class _Builder:
                     )
             elif "boolean" in types:
                 for value in (True, False):
-                    entry.values[_json_key(value)] = self.add(
+                    entry.values[_value_key(value)] = self.add(
                         Item(
                             f"sent:{path}={_json_key(value)}",
                             "sent",
@@ -363,22 +373,30 @@ class _Response:
     """Lower-case header name -> item id."""
     code_path: tuple[str, ...] | None = None
     code_ids: dict[str, str] = field(default_factory=dict)
-    enums: dict[str, list[tuple[tuple[str, ...], dict[str, str]]]] = field(default_factory=dict)
-    """media type -> [(path, {JSON value: item id})]; ``text/event-stream`` paths are inside
+    enums: dict[str, list[tuple[tuple[str, ...], dict[tuple[str, Any], str]]]] = field(
+        default_factory=dict
+    )
+    """media type -> [(path, {value key: item id})]; ``text/event-stream`` paths are inside
     each chunk."""
 
 
-def _values_at(document: Any, path: tuple[str, ...]) -> Iterator[Any]:
-    if not path:
-        yield document
-        return
-    head, rest = path[0], path[1:]
-    if head == "[]":
-        if isinstance(document, list):
-            for element in document:
-                yield from _values_at(element, rest)
-    elif isinstance(document, dict) and head in document:
-        yield from _values_at(document[head], rest)
+def _values_at(document: Any, path: tuple[str, ...]) -> list[Any]:
+    """The values at ``path`` in ``document`` (``[]`` steps into every item of an array)."""
+    current = [document]
+    for key in path:
+        found: list[Any] = []
+        if key == "[]":
+            for node in current:
+                if isinstance(node, list):
+                    found.extend(node)
+        else:
+            for node in current:
+                if isinstance(node, dict) and key in node:
+                    found.append(node[key])
+        if not found:
+            return found
+        current = found
+    return current
 
 
 def _status_matches(documented: str, status: int) -> bool:
@@ -471,7 +489,7 @@ class SpecCoverage:
             for enum in found:
                 where = ".".join(enum.path).replace(".[]", "[]") or "(body)"
                 ids = {
-                    _json_key(value): builder.add(
+                    _value_key(value): builder.add(
                         Item(
                             f"received:{status}:{media}:{where}={_json_key(value)}",
                             "received",
@@ -488,7 +506,7 @@ class SpecCoverage:
                 continue
             entry.code_path = code_path
             for _name, example, example_pointer in _examples(content[media], media_pointer, walker):
-                values = list(_values_at(example, code_path))
+                values = _values_at(example, code_path)
                 code = values[0] if values else None
                 if isinstance(code, str) and code:
                     entry.code_ids[code] = builder.add(
@@ -663,7 +681,7 @@ def _observe_object(shape: _Object, document: dict[str, Any], hits: list[str]) -
             continue
         hits.append(entry.set_id)
         if entry.values:
-            item_id = entry.values.get(_json_key(value)) if _scalar(value) else None
+            item_id = entry.values.get(_value_key(value)) if _scalar(value) else None
             if item_id is not None:
                 hits.append(item_id)
         if entry.child is not None:
@@ -709,6 +727,6 @@ def _observe_response(response: _Response, exchange: Exchange, hits: list[str]) 
         for document in documents:
             for value in _values_at(document, path):
                 if _scalar(value):
-                    item_id = ids.get(_json_key(value))
+                    item_id = ids.get(_value_key(value))
                     if item_id is not None:
                         hits.append(item_id)
