@@ -5,8 +5,11 @@ message."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,43 @@ GENERATED = ROOT / "generated"
 
 
 LANGUAGES = ["python", "typescript", "go"]
+REAL_LANGUAGES = dict(regenerate.LANGUAGES)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def generators_run_once_per_input(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[None]:
+    """Each generator runs once per (language, spec, configs) in this module: a later call with
+    the same inputs gets a copy of the first output. The drift logic under test (comparison,
+    naming, git-ignored files) is unchanged; what a generator does twice is tested by
+    :func:`test_regenerating_twice_gives_identical_bytes`, which calls the real ones."""
+    store = tmp_path_factory.mktemp("generated-once")
+    cached: dict[str, Path] = {}
+
+    def once(language: regenerate.Language) -> regenerate.Language:
+        def run(spec: Path, config: Path, dest: Path) -> None:
+            inputs = [spec, config, config.parent / regenerate.GO_CONFIG.name]
+            digest = hashlib.sha256(language.name.encode())
+            for path in inputs:
+                digest.update(path.read_bytes() if path.is_file() else b"-")
+            key = digest.hexdigest()
+            if key not in cached:
+                language.run(spec, config, store / key)
+                cached[key] = store / key
+            shutil.copytree(cached[key], dest)
+
+        return dataclasses.replace(language, run=run)
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name, language in REAL_LANGUAGES.items():
+            mp.setitem(regenerate.LANGUAGES, name, once(language))
+        yield
+
+
+def _real_generators(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, language in REAL_LANGUAGES.items():
+        monkeypatch.setitem(regenerate.LANGUAGES, name, language)
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +90,7 @@ def test_regenerating_twice_gives_identical_bytes(
 ) -> None:
     again = tmp_path / "again"
     monkeypatch.chdir(ROOT)
+    _real_generators(monkeypatch)  # the generators themselves, a second time
     regenerate.generate(SPEC, CONFIG, again)
     files = regenerate.tree_files(fresh)
     assert {name.split("/")[0] for name in files} == set(LANGUAGES)
@@ -176,6 +217,7 @@ def test_missing_generator_is_a_clear_message_not_a_traceback(
 ) -> None:
     """chat-text-regenerate is installed with the package, the generator only with the
     spec-tools extra: without it the command says what to install."""
+    _real_generators(monkeypatch)
     monkeypatch.setattr(regenerate, "_bin_dir", lambda: tmp_path)
     monkeypatch.setenv("PATH", str(tmp_path))
     code = regenerate.main(["--check", "--spec", str(SPEC), "--config", str(CONFIG)])
@@ -190,6 +232,7 @@ def test_missing_typescript_generator_names_npm_ci(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """openapi-typescript comes from the project's node_modules (package.json pins it)."""
+    _real_generators(monkeypatch)
     monkeypatch.setattr(regenerate, "_bin_dir", lambda: tmp_path)
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.chdir(tmp_path)
