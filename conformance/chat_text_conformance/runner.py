@@ -20,7 +20,7 @@ from .properties import PropertyOutcome, run_properties
 from .reproducer import curl_command
 from .results import CheckResult, Failure, RequestRecord, RunReport, redact_token
 from .schemathesis_adapter import SchemathesisOutcome, prepare_schemathesis, run_schemathesis
-from .target import Level, Target
+from .target import Level, Target, tls_context
 
 __all__ = ["PREFLIGHT_CHECK", "preflight", "run"]
 
@@ -68,7 +68,13 @@ def preflight(target: Target, meter: Meter | None = None) -> tuple[CheckResult, 
         return result, message
 
     try:
-        response = httpx.post(url, content=payload, headers=headers, timeout=target.request_timeout)
+        response = httpx.post(
+            url,
+            content=payload,
+            headers=headers,
+            timeout=target.request_timeout,
+            verify=tls_context(),
+        )
     except httpx.TimeoutException:
         return fail(
             f"{url} did not answer within {target.request_timeout:g}s",

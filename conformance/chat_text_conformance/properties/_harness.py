@@ -40,7 +40,7 @@ from ..checks.registry import Source, declare
 from ..cost import Meter
 from ..reproducer import curl_command
 from ..results import CheckResult, Failure, RequestRecord, redact_token
-from ..target import Level, Target
+from ..target import Level, Target, tls_context
 from ._conversations import conversation_budget, question
 
 __all__ = [
@@ -185,6 +185,7 @@ class Session:
             follow_redirects=False,
             trust_env=False,
             limits=limits,
+            verify=tls_context(),
         )
         self.deadline = deadline
         self._slots = threading.Semaphore(max(1, workers))
