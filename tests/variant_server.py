@@ -379,8 +379,8 @@ class _SpecFacts:
     def __init__(self) -> None:
         spec = chat_text_spec.load_spec()
         schema = dict(chat_text_spec.request_schema())
-        schema["components"] = spec["components"]
-        self.validator = jsonschema.Draft202012Validator(schema)
+        # $refs inlined once: resolving them on every request was most of the validation cost
+        self.validator = jsonschema.Draft202012Validator(_inline_refs(schema, spec))
         self.defaults: dict[str, Any] = chat_text_spec.request_defaults()
         self.max_body_bytes = chat_text_spec.max_body_bytes()
         self.integer_fields = frozenset(
@@ -391,6 +391,25 @@ class _SpecFacts:
                 for alt in [chat_text_spec.resolve(prop, spec), *prop.get("anyOf", [])]
             )
         )
+
+
+def _inline_refs(node: Any, spec: dict[str, Any], seen: tuple[str, ...] = ()) -> Any:
+    """``node`` with every local ``$ref`` replaced by what it points at (the request schema
+    has no recursive reference; one would be an error here)."""
+    if isinstance(node, list):
+        return [_inline_refs(item, spec, seen) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        if ref in seen:
+            raise ValueError(f"recursive $ref {ref}")
+        target: Any = spec
+        for part in ref.removeprefix("#/").split("/"):
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        siblings = {k: v for k, v in node.items() if k != "$ref"}
+        return _inline_refs({**target, **siblings}, spec, (*seen, ref))
+    return {key: _inline_refs(value, spec, seen) for key, value in node.items()}
 
 
 @functools.cache
