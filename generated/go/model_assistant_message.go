@@ -12,7 +12,6 @@ package chattext
 
 import (
 	"encoding/json"
-	"bytes"
 	"fmt"
 )
 
@@ -24,6 +23,7 @@ type AssistantMessage struct {
 	Role AssistantRole `json:"role"`
 	// The generated text.
 	Content string `json:"content"`
+	AdditionalProperties map[string]interface{}
 }
 
 type _AssistantMessage AssistantMessage
@@ -107,6 +107,11 @@ func (o AssistantMessage) ToMap() (map[string]interface{}, error) {
 	toSerialize := map[string]interface{}{}
 	toSerialize["role"] = o.Role
 	toSerialize["content"] = o.Content
+
+	for key, value := range o.AdditionalProperties {
+		toSerialize[key] = value
+	}
+
 	return toSerialize, nil
 }
 
@@ -135,15 +140,21 @@ func (o *AssistantMessage) UnmarshalJSON(data []byte) (err error) {
 
 	varAssistantMessage := _AssistantMessage{}
 
-	decoder := json.NewDecoder(bytes.NewReader(data))
-	decoder.DisallowUnknownFields()
-	err = decoder.Decode(&varAssistantMessage)
+	err = json.Unmarshal(data, &varAssistantMessage)
 
 	if err != nil {
 		return err
 	}
 
 	*o = AssistantMessage(varAssistantMessage)
+
+	additionalProperties := make(map[string]interface{})
+
+	if err = json.Unmarshal(data, &additionalProperties); err == nil {
+		delete(additionalProperties, "role")
+		delete(additionalProperties, "content")
+		o.AdditionalProperties = additionalProperties
+	}
 
 	return err
 }

@@ -12,7 +12,6 @@ package chattext
 
 import (
 	"encoding/json"
-	"bytes"
 	"fmt"
 )
 
@@ -24,13 +23,14 @@ type ChatTextChunk struct {
 	// The identifier shared by every chunk of this stream.
 	Id string `json:"id"`
 	// When the stream started, in Unix time (seconds).
-	Created float32 `json:"created"`
+	Created float64 `json:"created"`
 	// The model used, as named in the request.
 	Model string `json:"model"`
 	// The choices this chunk advances.
 	Choices []ChunkChoice `json:"choices"`
 	// Token usage of the whole request, in the last chunk only.
 	Usage NullableUsage `json:"usage,omitempty"`
+	AdditionalProperties map[string]interface{}
 }
 
 type _ChatTextChunk ChatTextChunk
@@ -39,7 +39,7 @@ type _ChatTextChunk ChatTextChunk
 // This constructor will assign default values to properties that have it defined,
 // and makes sure properties required by API are set, but the set of arguments
 // will change when the set of required properties is changed
-func NewChatTextChunk(id string, created float32, model string, choices []ChunkChoice) *ChatTextChunk {
+func NewChatTextChunk(id string, created float64, model string, choices []ChunkChoice) *ChatTextChunk {
 	this := ChatTextChunk{}
 	this.Id = id
 	this.Created = created
@@ -81,9 +81,9 @@ func (o *ChatTextChunk) SetId(v string) {
 }
 
 // GetCreated returns the Created field value
-func (o *ChatTextChunk) GetCreated() float32 {
+func (o *ChatTextChunk) GetCreated() float64 {
 	if o == nil {
-		var ret float32
+		var ret float64
 		return ret
 	}
 
@@ -92,7 +92,7 @@ func (o *ChatTextChunk) GetCreated() float32 {
 
 // GetCreatedOk returns a tuple with the Created field value
 // and a boolean to check if the value has been set.
-func (o *ChatTextChunk) GetCreatedOk() (*float32, bool) {
+func (o *ChatTextChunk) GetCreatedOk() (*float64, bool) {
 	if o == nil {
 		return nil, false
 	}
@@ -100,7 +100,7 @@ func (o *ChatTextChunk) GetCreatedOk() (*float32, bool) {
 }
 
 // SetCreated sets field value
-func (o *ChatTextChunk) SetCreated(v float32) {
+func (o *ChatTextChunk) SetCreated(v float64) {
 	o.Created = v
 }
 
@@ -211,6 +211,11 @@ func (o ChatTextChunk) ToMap() (map[string]interface{}, error) {
 	if o.Usage.IsSet() {
 		toSerialize["usage"] = o.Usage.Get()
 	}
+
+	for key, value := range o.AdditionalProperties {
+		toSerialize[key] = value
+	}
+
 	return toSerialize, nil
 }
 
@@ -241,15 +246,24 @@ func (o *ChatTextChunk) UnmarshalJSON(data []byte) (err error) {
 
 	varChatTextChunk := _ChatTextChunk{}
 
-	decoder := json.NewDecoder(bytes.NewReader(data))
-	decoder.DisallowUnknownFields()
-	err = decoder.Decode(&varChatTextChunk)
+	err = json.Unmarshal(data, &varChatTextChunk)
 
 	if err != nil {
 		return err
 	}
 
 	*o = ChatTextChunk(varChatTextChunk)
+
+	additionalProperties := make(map[string]interface{})
+
+	if err = json.Unmarshal(data, &additionalProperties); err == nil {
+		delete(additionalProperties, "id")
+		delete(additionalProperties, "created")
+		delete(additionalProperties, "model")
+		delete(additionalProperties, "choices")
+		delete(additionalProperties, "usage")
+		o.AdditionalProperties = additionalProperties
+	}
 
 	return err
 }

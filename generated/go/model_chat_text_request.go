@@ -26,13 +26,13 @@ type ChatTextRequest struct {
 	// The conversation so far, oldest message first. The last message is the one the model answers.
 	Messages []Message `json:"messages"`
 	// The most tokens to generate. When the prompt's tokens plus this number would exceed the model's context window, the server lowers it to the room that is left instead of failing. Omitted or `null` means the default.
-	MaxTokens NullableInt32 `json:"max_tokens,omitempty"`
+	MaxTokens NullableInt64 `json:"max_tokens,omitempty"`
 	// The token length to cut the prompt down to. While the prompt is longer, the earliest user and assistant messages are evicted; system messages and the last message are kept. Keep it well below the model's context window to leave room for the answer. Even with it set, a request whose kept messages are too long for the context window fails with `prompt_too_long`. Omitted or `null` means the default.
-	PromptTruncateLen NullableInt32 `json:"prompt_truncate_len,omitempty"`
+	PromptTruncateLen NullableInt64 `json:"prompt_truncate_len,omitempty"`
 	// Sampling temperature between 0 and 2. Higher values give more varied output, lower values more focused and deterministic output. Identical output for identical requests is not promised, not even at 0 (batched servers need not keep it). Change either this or `top_p`, not both. Omitted or `null` means the default.
-	Temperature NullableFloat32 `json:"temperature,omitempty"`
+	Temperature NullableFloat64 `json:"temperature,omitempty"`
 	// Nucleus sampling: the share of the probability mass that the next token is drawn from. The candidate tokens are ranked from most to least likely, and only the smallest set of top candidates whose probabilities add up to `top_p` is kept; `1` keeps every token, `0.1` only those that make up the most likely 10%. Greater than 0 and at most 1. Change either this or `temperature`, not both. Omitted or `null` means the default.
-	TopP NullableFloat32 `json:"top_p,omitempty"`
+	TopP NullableFloat64 `json:"top_p,omitempty"`
 	// When `true`, the answer is sent as server-sent events (`text/event-stream`) of `ChatTextChunk` documents instead of one JSON document. Omitted or `null` means the default.
 	Stream NullableBool `json:"stream,omitempty"`
 }
@@ -47,14 +47,14 @@ func NewChatTextRequest(model string, messages []Message) *ChatTextRequest {
 	this := ChatTextRequest{}
 	this.Model = model
 	this.Messages = messages
-	var maxTokens int32 = 200
-	this.MaxTokens = *NewNullableInt32(&maxTokens)
-	var promptTruncateLen int32 = 1500
-	this.PromptTruncateLen = *NewNullableInt32(&promptTruncateLen)
-	var temperature float32 = 1
-	this.Temperature = *NewNullableFloat32(&temperature)
-	var topP float32 = 1
-	this.TopP = *NewNullableFloat32(&topP)
+	var maxTokens int64 = 200
+	this.MaxTokens = *NewNullableInt64(&maxTokens)
+	var promptTruncateLen int64 = 1500
+	this.PromptTruncateLen = *NewNullableInt64(&promptTruncateLen)
+	var temperature float64 = 1
+	this.Temperature = *NewNullableFloat64(&temperature)
+	var topP float64 = 1
+	this.TopP = *NewNullableFloat64(&topP)
 	var stream bool = false
 	this.Stream = *NewNullableBool(&stream)
 	return &this
@@ -65,14 +65,14 @@ func NewChatTextRequest(model string, messages []Message) *ChatTextRequest {
 // but it doesn't guarantee that properties required by API are set
 func NewChatTextRequestWithDefaults() *ChatTextRequest {
 	this := ChatTextRequest{}
-	var maxTokens int32 = 200
-	this.MaxTokens = *NewNullableInt32(&maxTokens)
-	var promptTruncateLen int32 = 1500
-	this.PromptTruncateLen = *NewNullableInt32(&promptTruncateLen)
-	var temperature float32 = 1
-	this.Temperature = *NewNullableFloat32(&temperature)
-	var topP float32 = 1
-	this.TopP = *NewNullableFloat32(&topP)
+	var maxTokens int64 = 200
+	this.MaxTokens = *NewNullableInt64(&maxTokens)
+	var promptTruncateLen int64 = 1500
+	this.PromptTruncateLen = *NewNullableInt64(&promptTruncateLen)
+	var temperature float64 = 1
+	this.Temperature = *NewNullableFloat64(&temperature)
+	var topP float64 = 1
+	this.TopP = *NewNullableFloat64(&topP)
 	var stream bool = false
 	this.Stream = *NewNullableBool(&stream)
 	return &this
@@ -127,9 +127,9 @@ func (o *ChatTextRequest) SetMessages(v []Message) {
 }
 
 // GetMaxTokens returns the MaxTokens field value if set, zero value otherwise (both if not set or set to explicit null).
-func (o *ChatTextRequest) GetMaxTokens() int32 {
+func (o *ChatTextRequest) GetMaxTokens() int64 {
 	if o == nil || IsNil(o.MaxTokens.Get()) {
-		var ret int32
+		var ret int64
 		return ret
 	}
 	return *o.MaxTokens.Get()
@@ -138,7 +138,7 @@ func (o *ChatTextRequest) GetMaxTokens() int32 {
 // GetMaxTokensOk returns a tuple with the MaxTokens field value if set, nil otherwise
 // and a boolean to check if the value has been set.
 // NOTE: If the value is an explicit nil, `nil, true` will be returned
-func (o *ChatTextRequest) GetMaxTokensOk() (*int32, bool) {
+func (o *ChatTextRequest) GetMaxTokensOk() (*int64, bool) {
 	if o == nil {
 		return nil, false
 	}
@@ -154,8 +154,8 @@ func (o *ChatTextRequest) HasMaxTokens() bool {
 	return false
 }
 
-// SetMaxTokens gets a reference to the given NullableInt32 and assigns it to the MaxTokens field.
-func (o *ChatTextRequest) SetMaxTokens(v int32) {
+// SetMaxTokens gets a reference to the given NullableInt64 and assigns it to the MaxTokens field.
+func (o *ChatTextRequest) SetMaxTokens(v int64) {
 	o.MaxTokens.Set(&v)
 }
 // SetMaxTokensNil sets the value for MaxTokens to be an explicit nil
@@ -169,9 +169,9 @@ func (o *ChatTextRequest) UnsetMaxTokens() {
 }
 
 // GetPromptTruncateLen returns the PromptTruncateLen field value if set, zero value otherwise (both if not set or set to explicit null).
-func (o *ChatTextRequest) GetPromptTruncateLen() int32 {
+func (o *ChatTextRequest) GetPromptTruncateLen() int64 {
 	if o == nil || IsNil(o.PromptTruncateLen.Get()) {
-		var ret int32
+		var ret int64
 		return ret
 	}
 	return *o.PromptTruncateLen.Get()
@@ -180,7 +180,7 @@ func (o *ChatTextRequest) GetPromptTruncateLen() int32 {
 // GetPromptTruncateLenOk returns a tuple with the PromptTruncateLen field value if set, nil otherwise
 // and a boolean to check if the value has been set.
 // NOTE: If the value is an explicit nil, `nil, true` will be returned
-func (o *ChatTextRequest) GetPromptTruncateLenOk() (*int32, bool) {
+func (o *ChatTextRequest) GetPromptTruncateLenOk() (*int64, bool) {
 	if o == nil {
 		return nil, false
 	}
@@ -196,8 +196,8 @@ func (o *ChatTextRequest) HasPromptTruncateLen() bool {
 	return false
 }
 
-// SetPromptTruncateLen gets a reference to the given NullableInt32 and assigns it to the PromptTruncateLen field.
-func (o *ChatTextRequest) SetPromptTruncateLen(v int32) {
+// SetPromptTruncateLen gets a reference to the given NullableInt64 and assigns it to the PromptTruncateLen field.
+func (o *ChatTextRequest) SetPromptTruncateLen(v int64) {
 	o.PromptTruncateLen.Set(&v)
 }
 // SetPromptTruncateLenNil sets the value for PromptTruncateLen to be an explicit nil
@@ -211,9 +211,9 @@ func (o *ChatTextRequest) UnsetPromptTruncateLen() {
 }
 
 // GetTemperature returns the Temperature field value if set, zero value otherwise (both if not set or set to explicit null).
-func (o *ChatTextRequest) GetTemperature() float32 {
+func (o *ChatTextRequest) GetTemperature() float64 {
 	if o == nil || IsNil(o.Temperature.Get()) {
-		var ret float32
+		var ret float64
 		return ret
 	}
 	return *o.Temperature.Get()
@@ -222,7 +222,7 @@ func (o *ChatTextRequest) GetTemperature() float32 {
 // GetTemperatureOk returns a tuple with the Temperature field value if set, nil otherwise
 // and a boolean to check if the value has been set.
 // NOTE: If the value is an explicit nil, `nil, true` will be returned
-func (o *ChatTextRequest) GetTemperatureOk() (*float32, bool) {
+func (o *ChatTextRequest) GetTemperatureOk() (*float64, bool) {
 	if o == nil {
 		return nil, false
 	}
@@ -238,8 +238,8 @@ func (o *ChatTextRequest) HasTemperature() bool {
 	return false
 }
 
-// SetTemperature gets a reference to the given NullableFloat32 and assigns it to the Temperature field.
-func (o *ChatTextRequest) SetTemperature(v float32) {
+// SetTemperature gets a reference to the given NullableFloat64 and assigns it to the Temperature field.
+func (o *ChatTextRequest) SetTemperature(v float64) {
 	o.Temperature.Set(&v)
 }
 // SetTemperatureNil sets the value for Temperature to be an explicit nil
@@ -253,9 +253,9 @@ func (o *ChatTextRequest) UnsetTemperature() {
 }
 
 // GetTopP returns the TopP field value if set, zero value otherwise (both if not set or set to explicit null).
-func (o *ChatTextRequest) GetTopP() float32 {
+func (o *ChatTextRequest) GetTopP() float64 {
 	if o == nil || IsNil(o.TopP.Get()) {
-		var ret float32
+		var ret float64
 		return ret
 	}
 	return *o.TopP.Get()
@@ -264,7 +264,7 @@ func (o *ChatTextRequest) GetTopP() float32 {
 // GetTopPOk returns a tuple with the TopP field value if set, nil otherwise
 // and a boolean to check if the value has been set.
 // NOTE: If the value is an explicit nil, `nil, true` will be returned
-func (o *ChatTextRequest) GetTopPOk() (*float32, bool) {
+func (o *ChatTextRequest) GetTopPOk() (*float64, bool) {
 	if o == nil {
 		return nil, false
 	}
@@ -280,8 +280,8 @@ func (o *ChatTextRequest) HasTopP() bool {
 	return false
 }
 
-// SetTopP gets a reference to the given NullableFloat32 and assigns it to the TopP field.
-func (o *ChatTextRequest) SetTopP(v float32) {
+// SetTopP gets a reference to the given NullableFloat64 and assigns it to the TopP field.
+func (o *ChatTextRequest) SetTopP(v float64) {
 	o.TopP.Set(&v)
 }
 // SetTopPNil sets the value for TopP to be an explicit nil

@@ -12,7 +12,6 @@ package chattext
 
 import (
 	"encoding/json"
-	"bytes"
 	"fmt"
 )
 
@@ -24,13 +23,14 @@ type ChatTextResponse struct {
 	// A unique identifier of this response.
 	Id string `json:"id"`
 	// When the response was generated, in Unix time (seconds).
-	Created float32 `json:"created"`
+	Created float64 `json:"created"`
 	// The model used, as named in the request.
 	Model string `json:"model"`
 	// The generated alternatives.
 	Choices []Choice `json:"choices"`
 	// Token usage of the request, or `null` when not reported.
 	Usage NullableUsage `json:"usage,omitempty"`
+	AdditionalProperties map[string]interface{}
 }
 
 type _ChatTextResponse ChatTextResponse
@@ -39,7 +39,7 @@ type _ChatTextResponse ChatTextResponse
 // This constructor will assign default values to properties that have it defined,
 // and makes sure properties required by API are set, but the set of arguments
 // will change when the set of required properties is changed
-func NewChatTextResponse(id string, created float32, model string, choices []Choice) *ChatTextResponse {
+func NewChatTextResponse(id string, created float64, model string, choices []Choice) *ChatTextResponse {
 	this := ChatTextResponse{}
 	this.Id = id
 	this.Created = created
@@ -81,9 +81,9 @@ func (o *ChatTextResponse) SetId(v string) {
 }
 
 // GetCreated returns the Created field value
-func (o *ChatTextResponse) GetCreated() float32 {
+func (o *ChatTextResponse) GetCreated() float64 {
 	if o == nil {
-		var ret float32
+		var ret float64
 		return ret
 	}
 
@@ -92,7 +92,7 @@ func (o *ChatTextResponse) GetCreated() float32 {
 
 // GetCreatedOk returns a tuple with the Created field value
 // and a boolean to check if the value has been set.
-func (o *ChatTextResponse) GetCreatedOk() (*float32, bool) {
+func (o *ChatTextResponse) GetCreatedOk() (*float64, bool) {
 	if o == nil {
 		return nil, false
 	}
@@ -100,7 +100,7 @@ func (o *ChatTextResponse) GetCreatedOk() (*float32, bool) {
 }
 
 // SetCreated sets field value
-func (o *ChatTextResponse) SetCreated(v float32) {
+func (o *ChatTextResponse) SetCreated(v float64) {
 	o.Created = v
 }
 
@@ -211,6 +211,11 @@ func (o ChatTextResponse) ToMap() (map[string]interface{}, error) {
 	if o.Usage.IsSet() {
 		toSerialize["usage"] = o.Usage.Get()
 	}
+
+	for key, value := range o.AdditionalProperties {
+		toSerialize[key] = value
+	}
+
 	return toSerialize, nil
 }
 
@@ -241,15 +246,24 @@ func (o *ChatTextResponse) UnmarshalJSON(data []byte) (err error) {
 
 	varChatTextResponse := _ChatTextResponse{}
 
-	decoder := json.NewDecoder(bytes.NewReader(data))
-	decoder.DisallowUnknownFields()
-	err = decoder.Decode(&varChatTextResponse)
+	err = json.Unmarshal(data, &varChatTextResponse)
 
 	if err != nil {
 		return err
 	}
 
 	*o = ChatTextResponse(varChatTextResponse)
+
+	additionalProperties := make(map[string]interface{})
+
+	if err = json.Unmarshal(data, &additionalProperties); err == nil {
+		delete(additionalProperties, "id")
+		delete(additionalProperties, "created")
+		delete(additionalProperties, "model")
+		delete(additionalProperties, "choices")
+		delete(additionalProperties, "usage")
+		o.AdditionalProperties = additionalProperties
+	}
 
 	return err
 }

@@ -12,7 +12,6 @@ package chattext
 
 import (
 	"encoding/json"
-	"bytes"
 	"fmt"
 )
 
@@ -22,9 +21,10 @@ var _ MappedNullable = &Choice{}
 // Choice One generated alternative.
 type Choice struct {
 	// The position of this choice in `choices`, starting at 0.
-	Index int32 `json:"index"`
+	Index int64 `json:"index"`
 	Message AssistantMessage `json:"message"`
 	FinishReason FinishReason `json:"finish_reason"`
+	AdditionalProperties map[string]interface{}
 }
 
 type _Choice Choice
@@ -33,7 +33,7 @@ type _Choice Choice
 // This constructor will assign default values to properties that have it defined,
 // and makes sure properties required by API are set, but the set of arguments
 // will change when the set of required properties is changed
-func NewChoice(index int32, message AssistantMessage, finishReason FinishReason) *Choice {
+func NewChoice(index int64, message AssistantMessage, finishReason FinishReason) *Choice {
 	this := Choice{}
 	this.Index = index
 	this.Message = message
@@ -50,9 +50,9 @@ func NewChoiceWithDefaults() *Choice {
 }
 
 // GetIndex returns the Index field value
-func (o *Choice) GetIndex() int32 {
+func (o *Choice) GetIndex() int64 {
 	if o == nil {
-		var ret int32
+		var ret int64
 		return ret
 	}
 
@@ -61,7 +61,7 @@ func (o *Choice) GetIndex() int32 {
 
 // GetIndexOk returns a tuple with the Index field value
 // and a boolean to check if the value has been set.
-func (o *Choice) GetIndexOk() (*int32, bool) {
+func (o *Choice) GetIndexOk() (*int64, bool) {
 	if o == nil {
 		return nil, false
 	}
@@ -69,7 +69,7 @@ func (o *Choice) GetIndexOk() (*int32, bool) {
 }
 
 // SetIndex sets field value
-func (o *Choice) SetIndex(v int32) {
+func (o *Choice) SetIndex(v int64) {
 	o.Index = v
 }
 
@@ -134,6 +134,11 @@ func (o Choice) ToMap() (map[string]interface{}, error) {
 	toSerialize["index"] = o.Index
 	toSerialize["message"] = o.Message
 	toSerialize["finish_reason"] = o.FinishReason
+
+	for key, value := range o.AdditionalProperties {
+		toSerialize[key] = value
+	}
+
 	return toSerialize, nil
 }
 
@@ -163,15 +168,22 @@ func (o *Choice) UnmarshalJSON(data []byte) (err error) {
 
 	varChoice := _Choice{}
 
-	decoder := json.NewDecoder(bytes.NewReader(data))
-	decoder.DisallowUnknownFields()
-	err = decoder.Decode(&varChoice)
+	err = json.Unmarshal(data, &varChoice)
 
 	if err != nil {
 		return err
 	}
 
 	*o = Choice(varChoice)
+
+	additionalProperties := make(map[string]interface{})
+
+	if err = json.Unmarshal(data, &additionalProperties); err == nil {
+		delete(additionalProperties, "index")
+		delete(additionalProperties, "message")
+		delete(additionalProperties, "finish_reason")
+		o.AdditionalProperties = additionalProperties
+	}
 
 	return err
 }

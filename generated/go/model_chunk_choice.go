@@ -12,7 +12,6 @@ package chattext
 
 import (
 	"encoding/json"
-	"bytes"
 	"fmt"
 )
 
@@ -22,10 +21,11 @@ var _ MappedNullable = &ChunkChoice{}
 // ChunkChoice The progress of one choice within a chunk.
 type ChunkChoice struct {
 	// The position of the choice, starting at 0.
-	Index int32 `json:"index"`
+	Index int64 `json:"index"`
 	Delta ChunkDelta `json:"delta"`
 	// `null` until the final chunk of the choice.
 	FinishReason NullableFinishReason `json:"finish_reason"`
+	AdditionalProperties map[string]interface{}
 }
 
 type _ChunkChoice ChunkChoice
@@ -34,7 +34,7 @@ type _ChunkChoice ChunkChoice
 // This constructor will assign default values to properties that have it defined,
 // and makes sure properties required by API are set, but the set of arguments
 // will change when the set of required properties is changed
-func NewChunkChoice(index int32, delta ChunkDelta, finishReason NullableFinishReason) *ChunkChoice {
+func NewChunkChoice(index int64, delta ChunkDelta, finishReason NullableFinishReason) *ChunkChoice {
 	this := ChunkChoice{}
 	this.Index = index
 	this.Delta = delta
@@ -51,9 +51,9 @@ func NewChunkChoiceWithDefaults() *ChunkChoice {
 }
 
 // GetIndex returns the Index field value
-func (o *ChunkChoice) GetIndex() int32 {
+func (o *ChunkChoice) GetIndex() int64 {
 	if o == nil {
-		var ret int32
+		var ret int64
 		return ret
 	}
 
@@ -62,7 +62,7 @@ func (o *ChunkChoice) GetIndex() int32 {
 
 // GetIndexOk returns a tuple with the Index field value
 // and a boolean to check if the value has been set.
-func (o *ChunkChoice) GetIndexOk() (*int32, bool) {
+func (o *ChunkChoice) GetIndexOk() (*int64, bool) {
 	if o == nil {
 		return nil, false
 	}
@@ -70,7 +70,7 @@ func (o *ChunkChoice) GetIndexOk() (*int32, bool) {
 }
 
 // SetIndex sets field value
-func (o *ChunkChoice) SetIndex(v int32) {
+func (o *ChunkChoice) SetIndex(v int64) {
 	o.Index = v
 }
 
@@ -137,6 +137,11 @@ func (o ChunkChoice) ToMap() (map[string]interface{}, error) {
 	toSerialize["index"] = o.Index
 	toSerialize["delta"] = o.Delta
 	toSerialize["finish_reason"] = o.FinishReason.Get()
+
+	for key, value := range o.AdditionalProperties {
+		toSerialize[key] = value
+	}
+
 	return toSerialize, nil
 }
 
@@ -166,15 +171,22 @@ func (o *ChunkChoice) UnmarshalJSON(data []byte) (err error) {
 
 	varChunkChoice := _ChunkChoice{}
 
-	decoder := json.NewDecoder(bytes.NewReader(data))
-	decoder.DisallowUnknownFields()
-	err = decoder.Decode(&varChunkChoice)
+	err = json.Unmarshal(data, &varChunkChoice)
 
 	if err != nil {
 		return err
 	}
 
 	*o = ChunkChoice(varChunkChoice)
+
+	additionalProperties := make(map[string]interface{})
+
+	if err = json.Unmarshal(data, &additionalProperties); err == nil {
+		delete(additionalProperties, "index")
+		delete(additionalProperties, "delta")
+		delete(additionalProperties, "finish_reason")
+		o.AdditionalProperties = additionalProperties
+	}
 
 	return err
 }

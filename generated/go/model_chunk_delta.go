@@ -22,7 +22,10 @@ type ChunkDelta struct {
 	Role *AssistantRole `json:"role,omitempty"`
 	// The next piece of generated text.
 	Content *string `json:"content,omitempty"`
+	AdditionalProperties map[string]interface{}
 }
+
+type _ChunkDelta ChunkDelta
 
 // NewChunkDelta instantiates a new ChunkDelta object
 // This constructor will assign default values to properties that have it defined,
@@ -121,7 +124,34 @@ func (o ChunkDelta) ToMap() (map[string]interface{}, error) {
 	if !IsNil(o.Content) {
 		toSerialize["content"] = o.Content
 	}
+
+	for key, value := range o.AdditionalProperties {
+		toSerialize[key] = value
+	}
+
 	return toSerialize, nil
+}
+
+func (o *ChunkDelta) UnmarshalJSON(data []byte) (err error) {
+	varChunkDelta := _ChunkDelta{}
+
+	err = json.Unmarshal(data, &varChunkDelta)
+
+	if err != nil {
+		return err
+	}
+
+	*o = ChunkDelta(varChunkDelta)
+
+	additionalProperties := make(map[string]interface{})
+
+	if err = json.Unmarshal(data, &additionalProperties); err == nil {
+		delete(additionalProperties, "role")
+		delete(additionalProperties, "content")
+		o.AdditionalProperties = additionalProperties
+	}
+
+	return err
 }
 
 type NullableChunkDelta struct {

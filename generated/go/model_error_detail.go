@@ -12,7 +12,6 @@ package chattext
 
 import (
 	"encoding/json"
-	"bytes"
 	"fmt"
 )
 
@@ -27,6 +26,7 @@ type ErrorDetail struct {
 	Message string `json:"message"`
 	// The request field at fault, as a path such as `messages[2].role`, or `null` when the error is not about one field.
 	Field NullableString `json:"field,omitempty"`
+	AdditionalProperties map[string]interface{}
 }
 
 type _ErrorDetail ErrorDetail
@@ -155,6 +155,11 @@ func (o ErrorDetail) ToMap() (map[string]interface{}, error) {
 	if o.Field.IsSet() {
 		toSerialize["field"] = o.Field.Get()
 	}
+
+	for key, value := range o.AdditionalProperties {
+		toSerialize[key] = value
+	}
+
 	return toSerialize, nil
 }
 
@@ -183,15 +188,22 @@ func (o *ErrorDetail) UnmarshalJSON(data []byte) (err error) {
 
 	varErrorDetail := _ErrorDetail{}
 
-	decoder := json.NewDecoder(bytes.NewReader(data))
-	decoder.DisallowUnknownFields()
-	err = decoder.Decode(&varErrorDetail)
+	err = json.Unmarshal(data, &varErrorDetail)
 
 	if err != nil {
 		return err
 	}
 
 	*o = ErrorDetail(varErrorDetail)
+
+	additionalProperties := make(map[string]interface{})
+
+	if err = json.Unmarshal(data, &additionalProperties); err == nil {
+		delete(additionalProperties, "code")
+		delete(additionalProperties, "message")
+		delete(additionalProperties, "field")
+		o.AdditionalProperties = additionalProperties
+	}
 
 	return err
 }

@@ -12,7 +12,6 @@ package chattext
 
 import (
 	"encoding/json"
-	"bytes"
 	"fmt"
 )
 
@@ -22,11 +21,12 @@ var _ MappedNullable = &Usage{}
 // Usage Token counts for the request. `total_tokens` is the sum of the other two.
 type Usage struct {
 	// Tokens in the prompt after truncation.
-	PromptTokens int32 `json:"prompt_tokens"`
+	PromptTokens int64 `json:"prompt_tokens"`
 	// Tokens generated.
-	CompletionTokens int32 `json:"completion_tokens"`
+	CompletionTokens int64 `json:"completion_tokens"`
 	// prompt_tokens plus completion_tokens.
-	TotalTokens int32 `json:"total_tokens"`
+	TotalTokens int64 `json:"total_tokens"`
+	AdditionalProperties map[string]interface{}
 }
 
 type _Usage Usage
@@ -35,7 +35,7 @@ type _Usage Usage
 // This constructor will assign default values to properties that have it defined,
 // and makes sure properties required by API are set, but the set of arguments
 // will change when the set of required properties is changed
-func NewUsage(promptTokens int32, completionTokens int32, totalTokens int32) *Usage {
+func NewUsage(promptTokens int64, completionTokens int64, totalTokens int64) *Usage {
 	this := Usage{}
 	this.PromptTokens = promptTokens
 	this.CompletionTokens = completionTokens
@@ -52,9 +52,9 @@ func NewUsageWithDefaults() *Usage {
 }
 
 // GetPromptTokens returns the PromptTokens field value
-func (o *Usage) GetPromptTokens() int32 {
+func (o *Usage) GetPromptTokens() int64 {
 	if o == nil {
-		var ret int32
+		var ret int64
 		return ret
 	}
 
@@ -63,7 +63,7 @@ func (o *Usage) GetPromptTokens() int32 {
 
 // GetPromptTokensOk returns a tuple with the PromptTokens field value
 // and a boolean to check if the value has been set.
-func (o *Usage) GetPromptTokensOk() (*int32, bool) {
+func (o *Usage) GetPromptTokensOk() (*int64, bool) {
 	if o == nil {
 		return nil, false
 	}
@@ -71,14 +71,14 @@ func (o *Usage) GetPromptTokensOk() (*int32, bool) {
 }
 
 // SetPromptTokens sets field value
-func (o *Usage) SetPromptTokens(v int32) {
+func (o *Usage) SetPromptTokens(v int64) {
 	o.PromptTokens = v
 }
 
 // GetCompletionTokens returns the CompletionTokens field value
-func (o *Usage) GetCompletionTokens() int32 {
+func (o *Usage) GetCompletionTokens() int64 {
 	if o == nil {
-		var ret int32
+		var ret int64
 		return ret
 	}
 
@@ -87,7 +87,7 @@ func (o *Usage) GetCompletionTokens() int32 {
 
 // GetCompletionTokensOk returns a tuple with the CompletionTokens field value
 // and a boolean to check if the value has been set.
-func (o *Usage) GetCompletionTokensOk() (*int32, bool) {
+func (o *Usage) GetCompletionTokensOk() (*int64, bool) {
 	if o == nil {
 		return nil, false
 	}
@@ -95,14 +95,14 @@ func (o *Usage) GetCompletionTokensOk() (*int32, bool) {
 }
 
 // SetCompletionTokens sets field value
-func (o *Usage) SetCompletionTokens(v int32) {
+func (o *Usage) SetCompletionTokens(v int64) {
 	o.CompletionTokens = v
 }
 
 // GetTotalTokens returns the TotalTokens field value
-func (o *Usage) GetTotalTokens() int32 {
+func (o *Usage) GetTotalTokens() int64 {
 	if o == nil {
-		var ret int32
+		var ret int64
 		return ret
 	}
 
@@ -111,7 +111,7 @@ func (o *Usage) GetTotalTokens() int32 {
 
 // GetTotalTokensOk returns a tuple with the TotalTokens field value
 // and a boolean to check if the value has been set.
-func (o *Usage) GetTotalTokensOk() (*int32, bool) {
+func (o *Usage) GetTotalTokensOk() (*int64, bool) {
 	if o == nil {
 		return nil, false
 	}
@@ -119,7 +119,7 @@ func (o *Usage) GetTotalTokensOk() (*int32, bool) {
 }
 
 // SetTotalTokens sets field value
-func (o *Usage) SetTotalTokens(v int32) {
+func (o *Usage) SetTotalTokens(v int64) {
 	o.TotalTokens = v
 }
 
@@ -136,6 +136,11 @@ func (o Usage) ToMap() (map[string]interface{}, error) {
 	toSerialize["prompt_tokens"] = o.PromptTokens
 	toSerialize["completion_tokens"] = o.CompletionTokens
 	toSerialize["total_tokens"] = o.TotalTokens
+
+	for key, value := range o.AdditionalProperties {
+		toSerialize[key] = value
+	}
+
 	return toSerialize, nil
 }
 
@@ -165,15 +170,22 @@ func (o *Usage) UnmarshalJSON(data []byte) (err error) {
 
 	varUsage := _Usage{}
 
-	decoder := json.NewDecoder(bytes.NewReader(data))
-	decoder.DisallowUnknownFields()
-	err = decoder.Decode(&varUsage)
+	err = json.Unmarshal(data, &varUsage)
 
 	if err != nil {
 		return err
 	}
 
 	*o = Usage(varUsage)
+
+	additionalProperties := make(map[string]interface{})
+
+	if err = json.Unmarshal(data, &additionalProperties); err == nil {
+		delete(additionalProperties, "prompt_tokens")
+		delete(additionalProperties, "completion_tokens")
+		delete(additionalProperties, "total_tokens")
+		o.AdditionalProperties = additionalProperties
+	}
 
 	return err
 }
