@@ -1,8 +1,8 @@
 """Prove that openapi.yaml gives a second language real types (``tox -e typescript``).
 
-1. openapi-typescript (pinned in package.json) turns openapi.yaml into
-   ``build/typescript/chat-text.d.ts`` with ``--default-non-nullable false``, so fields with
-   server-applied defaults stay optional;
+1. ``generated/typescript/chat-text.d.ts`` is openapi-typescript's output for openapi.yaml
+   (``--default-non-nullable false``, so fields with server-applied defaults stay optional),
+   written by ``chat-text-regenerate`` and drift-checked there; this script only reads it;
 2. ``tsc --noEmit --strict`` compiles ``typescript/usage.ts`` against it;
 3. a copy of usage.ts without its one ``// @ts-expect-error`` directive must FAIL to compile,
    with a type error on exactly the line after the directive (the invalid role): otherwise the
@@ -20,14 +20,13 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SPEC = ROOT / "openapi.yaml"
 USAGE = ROOT / "typescript" / "usage.ts"
 TSCONFIG = ROOT / "typescript" / "tsconfig.json"
 OUT = ROOT / "build" / "typescript"
-TYPES = OUT / "chat-text.d.ts"
+TYPES = ROOT / "generated" / "typescript" / "chat-text.d.ts"
 BIN = ROOT / "node_modules" / ".bin"
 DIRECTIVE = "// @ts-expect-error"
-IMPORT = '"../build/typescript/chat-text"'
+IMPORT = '"../generated/typescript/chat-text"'
 
 
 class CheckError(Exception):
@@ -43,14 +42,10 @@ def run(args: list[str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def generate() -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    proc = run(
-        ["openapi-typescript", str(SPEC), "--default-non-nullable", "false", "-o", str(TYPES)]
-    )
-    if proc.returncode != 0 or not TYPES.is_file():
-        raise CheckError(f"openapi-typescript failed:\n{proc.stdout}{proc.stderr}")
-    print(f"generated {TYPES.relative_to(ROOT)} from {SPEC.name}")
+def generated_types() -> None:
+    if not TYPES.is_file():
+        raise CheckError(f"{TYPES.relative_to(ROOT)} is missing: run chat-text-regenerate")
+    print(f"types: {TYPES.relative_to(ROOT)} (openapi-typescript output, drift-checked)")
 
 
 def compile_usage() -> None:
@@ -70,8 +65,9 @@ def negative_copy() -> tuple[Path, int]:
     text = "".join(lines[: marks[0]] + lines[marks[0] + 1 :])
     if IMPORT not in text:
         raise CheckError(f"{USAGE.name} must import the generated types from {IMPORT}")
+    OUT.mkdir(parents=True, exist_ok=True)
     copy = OUT / "usage_without_expect_error.ts"
-    copy.write_text(text.replace(IMPORT, '"./chat-text"'))
+    copy.write_text(text.replace(IMPORT, '"../../generated/typescript/chat-text"'))
     config = OUT / "tsconfig.negative.json"
     config.write_text(
         '{"extends": "../../typescript/tsconfig.json", "files": ["' + copy.name + '"]}\n'
@@ -104,7 +100,7 @@ def main() -> int:
         print("error: node is not installed", file=sys.stderr)
         return 1
     try:
-        generate()
+        generated_types()
         compile_usage()
         compile_negative()
     except CheckError as exc:

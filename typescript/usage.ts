@@ -1,7 +1,8 @@
 // A small TypeScript consumer of the chat-text API, type-checked against types generated
 // from openapi.yaml by openapi-typescript (see typescript/check_types.py, tox -e typescript).
-// The generated file lives in build/typescript/ (gitignored) and is never edited.
-import type { components, operations, paths } from "../build/typescript/chat-text";
+// The generated file is generated/typescript/chat-text.d.ts (chat-text-regenerate writes it and
+// checks it for drift); it is never edited.
+import type { components, operations, paths } from "../generated/typescript/chat-text";
 
 type Schemas = components["schemas"];
 type ChatTextRequest = Schemas["ChatTextRequest"];

@@ -7,7 +7,8 @@
 //    ErrorResponse body; a body that is not what the media type promises is a
 //    ChatTextResponseError; a stream that stops before [DONE] is a ChatTextIncompleteStreamError.
 // Nothing here repeats a schema fact: every type comes from the generated file. openapi-fetch
-// checks no response at run time (its types are compile-time only), so neither does this file.
+// checks no response at run time (its types are compile-time only), so neither does this file,
+// beyond what it needs not to crash: a body or an event must be a JSON object.
 import createClient, { type Client } from "openapi-fetch";
 import type { components, paths } from "../../generated/typescript/chat-text.js";
 
@@ -65,6 +66,12 @@ export function createChatTextClient(options: ClientOptions): ChatTextClient {
   });
 }
 
+/** A JSON object (not null, not an array): the least a body or an event must be before it is
+ * handed out as a typed value (no other run-time check is made). */
+function isObject(value: unknown): value is object {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
 function isErrorResponse(value: unknown): value is ErrorResponse {
   if (typeof value !== "object" || value === null || !("error" in value)) return false;
   const detail: unknown = value.error;
@@ -98,9 +105,7 @@ export async function chatText(
   }
   const { data, error, response } = result;
   if (!response.ok) throw statusError(response.status, error);
-  if (data === undefined || typeof data === "string") {
-    throw new ChatTextResponseError("the answer is not a JSON object");
-  }
+  if (!isObject(data)) throw new ChatTextResponseError("the answer is not a JSON object");
   return data;
 }
 
@@ -164,12 +169,16 @@ export class ChatTextStream implements AsyncIterable<ChatTextChunk> {
         this.done = true;
         return;
       }
-      let chunk: ChatTextChunk;
+      let parsed: unknown;
       try {
-        chunk = JSON.parse(data) as ChatTextChunk;
+        parsed = JSON.parse(data);
       } catch (exc) {
         throw new ChatTextResponseError(`an event is not JSON: ${String(exc)}: ${data}`);
       }
+      if (!isObject(parsed)) {
+        throw new ChatTextResponseError(`an event is not a JSON object: ${data}`);
+      }
+      const chunk = parsed as ChatTextChunk;
       if (chunk.usage) this.usage = chunk.usage;
       yield chunk;
     }

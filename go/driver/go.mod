@@ -1,4 +1,4 @@
-module chattext.local/smoke
+module chattext.local/driver
 
 go 1.19
 
