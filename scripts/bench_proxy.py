@@ -314,7 +314,10 @@ def main(argv: list[str] | None = None) -> int:
         for failure in failures:
             print(f"FAIL: {failure}", file=sys.stderr)
         return 1
-    print(f"OK: median time-to-first-byte overhead <= {args.max_overhead_ms:g} ms, no buffering")
+    print(
+        f"OK: median time-to-first-byte overhead <= {args.max_overhead_ms:g} ms, no buffering",
+        file=sys.stderr if args.json else sys.stdout,
+    )
     return 0
 
 

@@ -784,3 +784,23 @@ def test_cli_fail_fast_exits_1_by_itself(faulty: MutationServer, tmp_path: Path)
     assert "--fail-fast" in out
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["exchanges"][0]["violated"] == ["stream_ends_with_done"]
+
+
+def test_a_proxy_report_replays(
+    faulty: MutationServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report's reproducers aim at the upstream: ``chat-text-conformance replay DIR``
+    sends the violating request again, exit 1 while the bug is there, 0 once it is fixed."""
+    mutation = _BY_NAME["usage_total_not_sum"]
+    with faulty.mutated(mutation), _proxy(faulty.base_url) as proxy:
+        with ChatText(api_key=faulty.token, base_url=proxy.url, max_retries=0) as client:
+            client.chat_text(model=faulty.model, messages=QUESTION)
+        report = proxy.report()
+    reports.write_report_dir(report, tmp_path)
+    monkeypatch.setenv("CHAT_TEXT_TOKEN", faulty.token)
+    with faulty.mutated(mutation):
+        still, out, _ = _run_cli(["replay", str(tmp_path)])
+    with faulty.mutated(None):
+        fixed, _, _ = _run_cli(["replay", str(tmp_path)])
+    assert (still, fixed) == (1, 0), out
+    assert "STILL FAILS usage_total_is_sum" in out

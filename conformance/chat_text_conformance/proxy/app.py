@@ -36,6 +36,7 @@ import threading
 import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +45,14 @@ import orjson
 from ..checks import CheckFailed, Exchange, Outcome, RunContext, media_type
 from ..results import ExchangeRecord, RequestRecord
 from ..target import Level
-from .judging import RequestFacts, StreamWatch, classify_request, judge_exchange, warm_up
+from .judging import (
+    RequestFacts,
+    StreamWatch,
+    classify_request,
+    judge_exchange,
+    single_exchange_rules,
+    warm_up,
+)
 from .ledger import Ledger
 from .upstream import UpstreamError, UpstreamPool, UpstreamResponse
 
@@ -126,6 +134,8 @@ class ValidationProxy:
         self._numbers = itertools.count(1)
         timeout = settings.request_timeout
         self.pool = UpstreamPool(self.base, timeout=timeout, connect_timeout=min(timeout, 10.0))
+        self.judging = ThreadPoolExecutor(1, thread_name_prefix="chat-text-proxy-judge")
+        """One thread judges and records the exchanges, in the order they end."""
 
     def _violation(self) -> None:
         if not self.stop_requested.is_set():
@@ -135,6 +145,7 @@ class ValidationProxy:
 
     async def aclose(self) -> None:
         await self.pool.aclose()
+        self.judging.shutdown(wait=True)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -186,6 +197,7 @@ class _Call:
         self.receive = receive
         self.send = send
         self.number = next(proxy._numbers)
+        proxy.ledger.begin()
         self.started = time.time()
         self.t0 = time.perf_counter()
         self.first_byte: float | None = None
@@ -197,6 +209,7 @@ class _Call:
         self.relayed = 0
         self.received_at = self.started
         self.failed = False
+        self.exchange: Exchange | None = None
         self.disconnect: asyncio.Future[Message] | None = None
 
     # -- the client side
@@ -208,6 +221,7 @@ class _Call:
         while True:
             message = await self.receive()
             if message["type"] != "http.request":
+                self.note = "not relayed: the client went away before its request was read"
                 return None
             chunk = message.get("body", b"")
             size += len(chunk)
@@ -288,6 +302,10 @@ class _Call:
         exchange: Exchange | None = None
         watch: StreamWatch | None = None
         outcome: dict[str, Outcome] = {}
+
+        def record() -> None:
+            self._record(facts, target, named, body, exchange, watch, outcome)
+
         try:
             response = await self._send_upstream(method, target, headers, body)
             if response is not None:
@@ -298,14 +316,17 @@ class _Call:
         except asyncio.CancelledError:
             self.cut_short = self.cut_short or "the proxy stopped before the answer ended"
             self.note = "the proxy stopped before the answer ended"
+            record()
             raise
         except Exception as exc:  # a bug of the proxy's: not the server's
             self.note = f"the proxy itself failed ({type(exc).__name__}: {exc}); not judged"
             self.failed = True
+            record()
             raise
+        else:
+            await asyncio.get_running_loop().run_in_executor(self.proxy.judging, record)
         finally:
             self.disconnect.cancel()
-            self._record(facts, target, named, body, exchange, watch, outcome)
 
     async def _refuse_large(self, method: str, target: str) -> None:
         cap = self.settings.body_cap
@@ -330,7 +351,8 @@ class _Call:
             started=self.started,
             duration_ms=(time.perf_counter() - self.t0) * 1000,
             first_byte_ms=None,
-            note=f"not relayed: the request body is over the proxy's cap of {cap} bytes",
+            note=self.note
+            or f"not relayed: the request body is over the proxy's cap of {cap} bytes",
         )
 
     async def _send_upstream(
@@ -399,15 +421,20 @@ class _Call:
             received_at=self.received_at,
         )
 
-    def _judge(
+    async def _judge(
         self, facts: RequestFacts, response: UpstreamResponse, watch: StreamWatch | None
     ) -> dict[str, Outcome]:
-        exchange = self._exchange(facts, response)
-        if not self.copy.readable:  # only what the status and headers show
-            from .judging import single_exchange_rules
+        """Every rule on the exchange so far, judged on the proxy's judging thread (so that the
+        event loop relays other exchanges meanwhile)."""
+        exchange = self.exchange = self._exchange(facts, response)
+        readable, level = self.copy.readable, self.settings.level
 
-            return single_exchange_rules(facts, exchange, exchange.context_length)
-        return judge_exchange(facts, exchange, self.settings.level, watch=watch)
+        def judge() -> dict[str, Outcome]:
+            if not readable:  # only what the status and headers show
+                return single_exchange_rules(facts, exchange, exchange.context_length)
+            return judge_exchange(facts, exchange, level, watch=watch)
+
+        return await asyncio.get_running_loop().run_in_executor(self.proxy.judging, judge)
 
     async def _answer(
         self, facts: RequestFacts, response: UpstreamResponse
@@ -424,11 +451,12 @@ class _Call:
                 outcome = await self._enforce_stream(facts, response, headers, watch)
             else:
                 outcome = await self._enforce_whole(facts, response, headers)
-            return self._exchange(facts, response), watch, outcome
-        await self._start(status, headers)
-        if await self._relay(response, watch):
-            await self._body(b"", more=False)
-        return self._exchange(facts, response), watch, self._judge(facts, response, watch)
+        else:
+            await self._start(status, headers)
+            if await self._relay(response, watch):
+                await self._body(b"", more=False)
+            outcome = await self._judge(facts, response, watch)
+        return self.exchange or self._exchange(facts, response), watch, outcome
 
     async def _relay(self, response: UpstreamResponse, watch: StreamWatch | None) -> bool:
         """Send the rest of the answer on as it arrives; whether it ended normally (else the
@@ -465,8 +493,8 @@ class _Call:
                 await self._body(bytes(raw))
                 if await self._relay(response, None):
                     await self._body(b"", more=False)
-                return self._judge(facts, response, None)
-        outcome = self._judge(facts, response, None)
+                return await self._judge(facts, response, None)
+        outcome = await self._judge(facts, response, None)
         if self.upstream_error is not None:
             await self._error(
                 502, UNAVAILABLE, f"The upstream server's answer broke off: {self.upstream_error}"
@@ -509,7 +537,7 @@ class _Call:
                 self.cut_short = self.cut_short or (
                     "--enforce stopped reading the stream at its first violation"
                 )
-                outcome = self._judge(facts, response, watch)
+                outcome = await self._judge(facts, response, watch)
                 broken = [rule for rule, r in outcome.items() if isinstance(r, CheckFailed)]
                 if not started:
                     await self._refuse(status, outcome, broken)
@@ -530,8 +558,8 @@ class _Call:
             held.clear()
             if self._client_gone():
                 self._client_left()
-                return self._judge(facts, response, watch)
-        outcome = self._judge(facts, response, watch)
+                return await self._judge(facts, response, watch)
+        outcome = await self._judge(facts, response, watch)
         broken = [rule for rule, r in outcome.items() if isinstance(r, CheckFailed)]
         if self.upstream_error is not None:
             if not started:

@@ -54,6 +54,9 @@ class Ledger:
         self._say = say
         self._on_violation = on_violation
         self._lock = threading.Lock()
+        self._settled = threading.Condition(self._lock)
+        self._begun = 0
+        self._ended = 0
         self._results: dict[str, CheckResult] = {}
         self._records: list[ExchangeRecord] = []
         self._outcomes: Counter[str] = Counter()
@@ -84,6 +87,16 @@ class Ledger:
         return text
 
     # -- recording
+
+    def begin(self) -> None:
+        """An exchange started (:meth:`settle` waits for it to be recorded)."""
+        with self._lock:
+            self._begun += 1
+
+    def settle(self, timeout: float) -> bool:
+        """Wait until every exchange begun so far is recorded (at most ``timeout`` seconds)."""
+        with self._settled:
+            return self._settled.wait_for(lambda: self._ended >= self._begun, timeout)
 
     def _result(self, rule_id: str) -> CheckResult:
         result = self._results.get(rule_id)
@@ -186,6 +199,8 @@ class Ledger:
             )
             if len(self._records) < self.max_records:
                 self._records.append(record)
+            self._ended += 1
+            self._settled.notify_all()
         if exchange is not None:
             # the tokens from the answer the rules already parsed, not from a parse of its own
             self.meter.record(

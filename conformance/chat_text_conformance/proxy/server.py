@@ -78,8 +78,10 @@ class RunningProxy:
     proxy: ValidationProxy
     _server: Any
 
-    def report(self) -> RunReport:
-        """The run so far."""
+    def report(self, settle: float = 10.0) -> RunReport:
+        """The run so far, once the exchanges under way are recorded (waiting at most
+        ``settle`` seconds: an answer the client has is judged a moment later)."""
+        self.proxy.ledger.settle(settle)
         return self.proxy.ledger.report()
 
     def stop(self) -> None:
