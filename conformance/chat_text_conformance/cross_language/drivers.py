@@ -97,13 +97,21 @@ class TypeScriptDriver(Driver):
         del work
         tsc = root / "node_modules" / ".bin" / "tsc"
         config = root / "typescript" / "client" / "tsconfig.json"
-        proc = _run_tool([str(tsc), "--strict", "-p", str(config)], cwd=root)
-        if proc.returncode != 0:
-            raise BuildError(f"tsc --strict -p {config} failed:\n{proc.stdout}{proc.stderr}")
-        script = root / "build" / "typescript-client" / "typescript" / "client" / "driver.mjs"
-        if not script.is_file():
-            raise BuildError(f"tsc did not write {script}")
-        return ["node", str(script)]
+        out = root / "build" / "typescript-client"
+        outputs = [
+            out / "typescript" / "client" / f"{name}.mjs" for name in ("chat_text", "driver")
+        ]
+        for attempt in range(2):
+            proc = _run_tool([str(tsc), "--strict", "-p", str(config)], cwd=root)
+            if proc.returncode != 0:
+                raise BuildError(f"tsc --strict -p {config} failed:\n{proc.stdout}{proc.stderr}")
+            if all(path.is_file() for path in outputs):
+                return ["node", str(outputs[-1])]
+            # tsconfig.json builds incrementally: with its build info kept and an output
+            # deleted, tsc believes it is up to date and writes nothing
+            if attempt == 0:
+                (out / "tsconfig.tsbuildinfo").unlink(missing_ok=True)
+        raise BuildError(f"tsc did not write {', '.join(map(str, outputs))}")
 
 
 @dataclass(frozen=True)
