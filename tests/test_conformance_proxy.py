@@ -141,6 +141,9 @@ def test_sdk_through_the_proxy_to_the_reference_server(tmp_path: Path) -> None:
         "token_not_echoed",
     ):
         assert judged[rule] == "passed", rule
+    coverage = report.coverage  # what of the spec the relayed calls exercised
+    assert coverage is not None and coverage.exchanges == 10  # the POSTs, not the GET
+    assert coverage.hits("status:200") == 7 and coverage.hits("status:400") == 1
     invalid = [r for r in report.exchanges if r.request_problem]
     assert len(invalid) == 1 and "top_k" in (invalid[0].request_problem or "")
     files = reports.write_report_dir(report, tmp_path)

@@ -13,11 +13,11 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from .. import checks
 from ..checks import CheckFailed, Inconclusive, NotApplicable, Outcome
 from ..cost import Meter
+from ..coverage import SpecCoverage
 from ..reproducer import curl_command
 from ..results import CheckResult, ExchangeRecord, Failure, RequestRecord, RunReport, redact_token
 from ..target import Level
@@ -64,7 +64,8 @@ class Ledger:
         self._models: Counter[str] = Counter()
         self._tokens: set[str] = set()
         self.meter = Meter()
-        self.coverage = _coverage()
+        self.coverage = SpecCoverage()
+        """What of the spec the relayed calls exercised (``POST`` on the operation)."""
         self.started = time.time()
         self._clock = time.monotonic()
         self.listen_url = ""
@@ -216,7 +217,7 @@ class Ledger:
                 with self._lock:
                     self.meter.cost.prompt_tokens += counts[0]
                     self.meter.cost.completion_tokens += counts[1]
-            if self.coverage is not None and judged and call:
+            if judged and call:
                 self.coverage.observe(exchange)
         else:
             self.meter.add(PHASE, 1)
@@ -316,8 +317,7 @@ class Ledger:
             cost=self.meter.cost,
             exchanges=records,
         )
-        if self.coverage is not None and hasattr(report, "coverage"):
-            report.coverage = self.coverage
+        report.coverage = self.coverage
         return report
 
 
@@ -350,12 +350,3 @@ def line(record: ExchangeRecord) -> str:
     if record.note:
         extras.append(record.note)
     return f"{head}: {verdict}" + "".join(f" [{extra}]" for extra in extras)
-
-
-def _coverage() -> Any:
-    """The spec coverage of the proxied traffic, when this install has it."""
-    try:
-        from ..coverage import SpecCoverage  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # pragma: no cover - an install without coverage.py
-        return None
-    return SpecCoverage()
