@@ -807,3 +807,26 @@ def test_a_proxy_report_replays(
         fixed, _, _ = _run_cli(["replay", str(tmp_path)])
     assert (still, fixed) == (1, 0), out
     assert "STILL FAILS usage_total_is_sum" in out
+
+
+def test_bodies_ended_by_close_and_idle_connections_the_upstream_closed() -> None:
+    """The upstream client reads a body delimited by the end of the connection, and a request
+    on a keep-alive connection the server has since closed goes out again on a fresh one."""
+
+    def close_delimited(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nall of it")
+        conn.close()
+
+    def keep_alive_then_close(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 404 Not Found\r\ncontent-length: 4\r\n\r\nnope")
+        conn.recv(65536)  # the next request on this kept-alive connection: never answered
+        conn.close()
+
+    with _raw_server(close_delimited) as upstream, _proxy(upstream) as proxy:
+        response = httpx.get(proxy.url + "/health")
+        assert (response.status_code, response.text) == (200, "all of it")
+    with _raw_server(keep_alive_then_close) as upstream, _proxy(upstream) as proxy:
+        answers = [httpx.get(proxy.url + "/health") for _ in range(3)]
+        report = proxy.report()
+    assert [(a.status_code, a.text) for a in answers] == [(404, "nope")] * 3
+    assert [r.outcome for r in report.exchanges or []] == ["not judged"] * 3

@@ -31,6 +31,8 @@ __all__ = ["UpstreamError", "UpstreamPool", "UpstreamResponse"]
 
 _HIGH_WATER = 64
 _LOW_WATER = 16
+_MAX_IDLE = 64
+"""Idle keep-alive connections kept for reuse (more are closed when their answer ends)."""
 _END = object()
 
 
@@ -255,7 +257,10 @@ class UpstreamPool:
         return connection
 
     def _release(self, connection: _Connection) -> None:
-        self._idle.append(connection)
+        if len(self._idle) < _MAX_IDLE:
+            self._idle.append(connection)
+        else:
+            connection.close()
 
     def _request_bytes(
         self, method: str, target: str, headers: list[tuple[bytes, bytes]], body: bytes | None
