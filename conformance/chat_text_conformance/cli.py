@@ -394,6 +394,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .replay import main as replay_main
 
         return replay_main(arguments[1:])
+    if arguments[:1] == ["proxy"]:
+        from .proxy.cli import main as proxy_main
+
+        return proxy_main(arguments[1:])
     parser = build_parser()
     args = parser.parse_args(arguments)
     if args.list_checks:
