@@ -398,6 +398,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .proxy.cli import main as proxy_main
 
         return proxy_main(arguments[1:])
+    if arguments[:1] == ["clients"]:
+        from .cross_language.cli import main as clients_main
+
+        return clients_main(arguments[1:])
     parser = build_parser()
     args = parser.parse_args(arguments)
     if args.list_checks:
