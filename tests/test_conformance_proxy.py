@@ -492,6 +492,46 @@ def test_upstream_silent_times_out() -> None:
     assert _violations(report) == {"server_answers_every_request": 1}
 
 
+def _busy(retry_after: bool) -> Callable[[socket.socket], None]:
+    body = json.dumps(
+        {"error": {"code": "unavailable", "message": "overloaded", "field": None}}
+    ).encode()
+    header = b"retry-after: 1\r\n" if retry_after else b""
+
+    def answer(conn: socket.socket) -> None:
+        conn.sendall(
+            b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+            + header
+            + b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body)
+            + body
+        )
+        conn.close()
+
+    return answer
+
+
+@pytest.mark.parametrize("retry_after", [True, False], ids=["with-retry-after", "without"])
+def test_a_documented_overload_is_not_a_server_error(retry_after: bool) -> None:
+    """Real traffic meets a busy server: a 503 with Retry-After is the spec's overload answer,
+    not a violation; without the header it breaks the response's documented headers and is
+    counted as a server error."""
+    with _raw_server(_busy(retry_after)) as upstream, _proxy(upstream) as proxy:
+        response = httpx.post(
+            proxy.url + OPERATION_PATH,
+            json={"model": MODEL, "messages": QUESTION},
+            headers={"Authorization": f"Bearer {TEST_TOKEN}"},
+        )
+        report = proxy.report()
+    assert response.status_code == 503  # passed through as the server sent it
+    violations = _violations(report)
+    if retry_after:
+        assert violations == {}
+        result = report.result("not_a_server_error")
+        assert result is not None and result.failed == 0
+    else:
+        assert violations.get("not_a_server_error") == 1
+
+
 # ---------------------------------------------------------------------------------------------
 # The token
 
