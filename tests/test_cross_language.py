@@ -559,10 +559,19 @@ def test_check_results_fails_on_stale_tables_and_write_results_fixes_them(
     (tmp_path / "docs").mkdir()
     marks = "\n".join([*clients_cli.SUMMARY_MARK, *clients_cli.KNOWN_MARK])
     (tmp_path / "docs" / "languages.md").write_text(f"# Other languages\n\n{marks}\n")
+    totals = "\n".join(clients_cli.TOTALS_MARK)
+    (tmp_path / "README.md").write_text(f"# A project\n\n{totals}\n")
     args = ["--root", str(tmp_path), "--no-reference-server"]
     assert clients_cli.main([*args, "--write-results"]) == 0
     docs = (tmp_path / "docs" / "languages.md").read_text()
     assert "| spec-example | 13 | 9 status, 4 value | 12 same, 1 n/a |" in docs
+    readme = (tmp_path / "README.md").read_text()
+    assert "| `python-generated` | chat_text_client, openapi-python-client" in readme
+    assert "| 12 | 0 | 1 | 0 | 0 |" in readme  # same, known, n/a, differs, crashes
+    assert clients_cli.main([*args, "--check-results"]) == 0
+    (tmp_path / "README.md").write_text(readme.replace("| 12 | 0 |", "| 13 | 0 |"))
+    assert clients_cli.main([*args, "--check-results"]) == 1
+    (tmp_path / "README.md").write_text(readme)
     assert (
         "`spec-example-200-counting` | spec-example | value | n/a |"
         in (tmp_path / "clients" / "results.md").read_text()

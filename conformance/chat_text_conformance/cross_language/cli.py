@@ -21,7 +21,14 @@ from .drivers import DRIVERS, REFERENCE
 from .known import KNOWN_PATH, KnownError, load_known, render_markdown
 from .matrix import MatrixRun, reproducer, run_matrix
 from .server import scripted_server
-from .tables import dumps, full_markdown, results_json, summary_markdown, summary_text
+from .tables import (
+    dumps,
+    full_markdown,
+    results_json,
+    summary_markdown,
+    summary_text,
+    totals_markdown,
+)
 
 __all__ = ["main"]
 
@@ -29,6 +36,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 RESULTS_PATH = Path("clients") / "results.md"
 SUMMARY_MARK = ("<!-- clients:summary -->", "<!-- /clients:summary -->")
 KNOWN_MARK = ("<!-- clients:known-differences -->", "<!-- /clients:known-differences -->")
+TOTALS_MARK = ("<!-- clients:totals -->", "<!-- /clients:totals -->")
 
 
 class UsageError(Exception):
@@ -132,14 +140,24 @@ def _replace_block(text: str, marks: tuple[str, str], content: str) -> str | Non
 
 def _doc_files(root: Path) -> list[Path]:
     files = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
-    return [f for f in files if f.is_file() and SUMMARY_MARK[0] in f.read_text(encoding="utf-8")]
+    marks = (SUMMARY_MARK[0], KNOWN_MARK[0], TOTALS_MARK[0])
+    return [
+        f
+        for f in files
+        if f.is_file() and any(mark in f.read_text(encoding="utf-8") for mark in marks)
+    ]
 
 
 def _expected_files(run: MatrixRun, root: Path, known_md: str) -> dict[Path, str]:
     expected = {root / RESULTS_PATH: full_markdown(run)}
     for doc in _doc_files(root):
         text = doc.read_text(encoding="utf-8")
-        for marks, content in ((SUMMARY_MARK, summary_markdown(run)), (KNOWN_MARK, known_md)):
+        blocks = (
+            (SUMMARY_MARK, summary_markdown(run)),
+            (KNOWN_MARK, known_md),
+            (TOTALS_MARK, totals_markdown(run)),
+        )
+        for marks, content in blocks:
             text = _replace_block(text, marks, content) or text
         expected[doc] = text
     return expected

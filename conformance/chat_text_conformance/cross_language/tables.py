@@ -9,7 +9,13 @@ from typing import Any
 from .drivers import DRIVERS, REFERENCE
 from .matrix import MatrixRun, comparable, describe
 
-__all__ = ["full_markdown", "results_json", "summary_markdown", "summary_text"]
+__all__ = [
+    "full_markdown",
+    "results_json",
+    "summary_markdown",
+    "summary_text",
+    "totals_markdown",
+]
 
 _STATE_ORDER = ("same", "known", "n/a", "differs", "crashes")
 _MARK = {"same": "same", "known": "known", "n/a": "n/a", "differs": "DIFFERS", "crashes": "CRASHES"}
@@ -47,6 +53,18 @@ def summary_markdown(run: MatrixRun) -> str:
     header, rows = _summary_rows(run)
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def totals_markdown(run: MatrixRun) -> str:
+    """One row per client compared with the reference (the README's short form of the
+    summary): how many cases read the same, differ as documented, cannot be made, or fail."""
+    header = ["client", "calls", *(_MARK[s] for s in _STATE_ORDER)]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for column in run.columns[1:]:
+        counts = run.counts(column, None)
+        cells = [f"`{column}`", DRIVERS[column].client, *(str(counts[s]) for s in _STATE_ORDER)]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
