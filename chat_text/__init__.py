@@ -42,6 +42,7 @@ from ._errors import (
     RequestTooLargeError,
     ResponseValidationError,
     ServiceUnavailableError,
+    StreamConnectionError,
     UnsupportedMediaTypeError,
     status_error_class,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "Role",
     "ServiceUnavailableError",
     "Stream",
+    "StreamConnectionError",
     "Unset",
     "UnsupportedMediaTypeError",
     "Usage",

@@ -9,6 +9,8 @@ Hierarchy::
         │   └── APITimeoutError         connect/read/write/pool timeout (retried)
         ├── ResponseValidationError     a response that does not match openapi.yaml
         │   └── IncompleteStreamError   an event stream that ended before ``data: [DONE]``
+        │       └── StreamConnectionError   ... because the connection broke (also an
+        │                                    APIConnectionError)
         └── APIStatusError              a 4xx/5xx answer; carries status, headers, parsed error
             ├── BadRequestError             400
             ├── AuthenticationError         401
@@ -49,6 +51,7 @@ __all__ = [
     "RequestTooLargeError",
     "ResponseValidationError",
     "ServiceUnavailableError",
+    "StreamConnectionError",
     "UnsupportedMediaTypeError",
     "redact",
     "status_error_class",
@@ -112,6 +115,14 @@ class ResponseValidationError(APIError):
 
 class IncompleteStreamError(ResponseValidationError):
     """An event stream stopped (connection closed or broken) before ``data: [DONE]``."""
+
+
+class StreamConnectionError(IncompleteStreamError, APIConnectionError):
+    """The connection broke in the middle of an event stream (a reset, a chunked body cut
+    short). The stream is incomplete, and the cause is the network: ``except
+    IncompleteStreamError`` and ``except APIConnectionError`` both catch it. A server that
+    ends its stream cleanly without ``data: [DONE]`` raises a plain
+    :class:`IncompleteStreamError`."""
 
 
 class APIStatusError(APIError):

@@ -23,6 +23,7 @@ from ._errors import (
     APITimeoutError,
     IncompleteStreamError,
     ResponseValidationError,
+    StreamConnectionError,
     redact,
 )
 from ._parsing import parse_chunk
@@ -72,9 +73,10 @@ class _StreamState:
             return APITimeoutError(
                 f"timed out while reading the event stream: {text}", request=self.response.request
             )
-        return IncompleteStreamError(
-            f"the event stream broke before 'data: [DONE]': {text}", request=self.response.request
-        )
+        message = f"the event stream broke before 'data: [DONE]': {text}"
+        if isinstance(exc, httpx.TransportError):
+            return StreamConnectionError(message, request=self.response.request)
+        return IncompleteStreamError(message, request=self.response.request)
 
 
 class Stream:

@@ -488,8 +488,11 @@ def test_stream_cut_after_events_raises_and_is_not_retried(
         with client.chat_text(model="chat-text-base", messages=MESSAGES, stream=True) as stream:
             got.extend(str(c.choices[0].delta.content) for c in stream)
 
-    with pytest.raises(chat_text.IncompleteStreamError):
+    with pytest.raises(chat_text.StreamConnectionError) as raised:
         consume()
+    # the stream is incomplete and the network is the cause: either except clause catches it
+    assert isinstance(raised.value, chat_text.IncompleteStreamError)
+    assert isinstance(raised.value, chat_text.APIConnectionError)
     assert got == ["One", " two"]
     assert server.attempts == 1
     assert sleeps == []
@@ -500,8 +503,10 @@ def test_stream_closed_cleanly_without_done_is_incomplete(
 ) -> None:
     server.script = [sse([chunk("One", first=True)], done=False)]
     stream = client.chat_text(model="chat-text-base", messages=MESSAGES, stream=True)
-    with pytest.raises(chat_text.IncompleteStreamError):
+    with pytest.raises(chat_text.IncompleteStreamError) as raised:
         list(stream)
+    # the server ended its answer: a malformed stream, not a network failure
+    assert not isinstance(raised.value, chat_text.APIConnectionError)
     assert server.attempts == 1
     assert stream.response.is_closed
 
@@ -610,7 +615,7 @@ async def test_async_stream_cut_is_not_retried(server: ScriptedServer) -> None:
             async for c in stream:
                 got.append(c)
 
-        with pytest.raises(chat_text.IncompleteStreamError):
+        with pytest.raises(chat_text.StreamConnectionError):
             await consume()
     assert len(got) == 1
     assert server.attempts == 1

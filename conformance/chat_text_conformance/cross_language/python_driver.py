@@ -90,10 +90,10 @@ def _sdk_call(call: dict[str, Any]) -> dict[str, Any]:
     except chat_text.APIStatusError as exc:
         out = _status(exc.status_code, _error_body(exc.error))
         return {**out, "detail": _detail(exc)}
+    except chat_text.APIConnectionError as exc:  # first: a StreamConnectionError is both
+        return {"error": "transport", "detail": _detail(exc)}
     except chat_text.ResponseValidationError as exc:
         return {"error": "validation", "detail": _detail(exc)}
-    except chat_text.APIConnectionError as exc:
-        return {"error": "transport", "detail": _detail(exc)}
 
 
 def _generated_call(call: dict[str, Any]) -> dict[str, Any]:
