@@ -17,6 +17,7 @@ import yaml
 __all__ = [
     "OPERATION_PATH",
     "api_version",
+    "documented_response",
     "field_bounds",
     "load_spec",
     "max_body_bytes",
@@ -72,6 +73,17 @@ def operation() -> dict[str, Any]:
     """The ``POST /inference/chat_text`` operation object."""
     op: dict[str, Any] = _load()["paths"][OPERATION_PATH]["post"]
     return op
+
+
+def documented_response(status: int) -> dict[str, Any] | None:
+    """The response object the operation documents for ``status`` (its own entry, else its
+    ``4XX``-style range, else ``default``), resolved; ``None`` when none applies."""
+    responses = operation()["responses"]
+    for key in (str(status), f"{str(status)[0]}XX", f"{str(status)[0]}xx", "default"):
+        if key in responses:
+            found: dict[str, Any] = resolve(responses[key])
+            return found
+    return None
 
 
 def request_schema() -> dict[str, Any]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import report as reports
+from ._argtypes import positive_float, positive_int
 from .results import CheckResult, RunReport
 from .target import Level, Target
 
@@ -34,26 +35,6 @@ DEBUG_ENV = "CHAT_TEXT_CONFORMANCE_DEBUG"
 
 class UsageError(Exception):
     """A problem with the command line or environment; exit code 2."""
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
-    return value
 
 
 def _percent(text: str) -> float:
@@ -96,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--model", help="model every request is pinned to")
     target.add_argument(
         "--context-length",
-        type=_positive_int,
+        type=positive_int,
         help="the model's context window in tokens (enables the window-dependent checks)",
     )
     run = parser.add_argument_group("run")
@@ -111,20 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--max-examples",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_MAX_EXAMPLES,
         help=f"examples per schemathesis phase and per property (default {DEFAULT_MAX_EXAMPLES})",
     )
     run.add_argument("--seed", type=_seed, help="random seed (default: random, printed)")
     run.add_argument(
         "--request-timeout",
-        type=_positive_float,
+        type=positive_float,
         default=10.0,
         help="seconds to wait for any single response (default 10)",
     )
     run.add_argument(
         "--max-time",
-        type=_positive_float,
+        type=positive_float,
         help="seconds the schemathesis part may take at most (default: no limit)",
     )
     run.add_argument(
@@ -138,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--workers",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         help=(
             "requests in flight at a time, in schemathesis and in the properties (default 1); "
@@ -147,12 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--max-requests",
-        type=_positive_int,
+        type=positive_int,
         help="budget: requests the run may send (divided between the parts; see the README)",
     )
     run.add_argument(
         "--max-tokens",
-        type=_positive_int,
+        type=positive_int,
         help="budget: prompt + completion tokens, as the server reports them",
     )
     run.add_argument(

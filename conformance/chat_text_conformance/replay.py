@@ -269,17 +269,8 @@ def _documented_refusal(response: _Response, request: Any, context_length: int |
     return not prompt_surely_fits(request, context_length)
 
 
-def _documented_response(status: int) -> dict[str, Any] | None:
-    responses = chat_text_spec.operation()["responses"]
-    for key in (str(status), f"{str(status)[0]}XX", f"{str(status)[0]}xx", "default"):
-        if key in responses:
-            found: dict[str, Any] = chat_text_spec.resolve(responses[key])
-            return found
-    return None
-
-
 def _content_type_documented(response: _Response) -> bool | None:
-    documented = _documented_response(response.status)
+    documented = chat_text_spec.documented_response(response.status)
     if documented is None:
         return None
     media = checks.media_type(response.headers.get("content-type"))
@@ -287,7 +278,7 @@ def _content_type_documented(response: _Response) -> bool | None:
 
 
 def _required_headers_present(response: _Response) -> bool | None:
-    documented = _documented_response(response.status)
+    documented = chat_text_spec.documented_response(response.status)
     if documented is None:
         return None
     for name, header in documented.get("headers", {}).items():
@@ -310,7 +301,7 @@ _STATUS_RULES: dict[str, tuple[str, StatusRule]] = {
     "not_a_server_error": ("HTTP < 500", lambda r, body, n: r.status < 500),
     "status_code_conformance": (
         "a status documented in openapi.yaml",
-        lambda r, body, n: _documented_response(r.status) is not None,
+        lambda r, body, n: chat_text_spec.documented_response(r.status) is not None,
     ),
     "content_type_conformance": (
         "a Content-Type documented in openapi.yaml for the status",

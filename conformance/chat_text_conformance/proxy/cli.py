@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
+from .._argtypes import positive_float, positive_int
 from ..target import Level
 from .app import ProxySettings, ValidationProxy
 
@@ -31,26 +32,6 @@ PROG = "chat-text-conformance proxy"
 
 class UsageError(Exception):
     """A bad flag or an unusable resource; exit code 2."""
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number greater than 0, got {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,12 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--context-length",
-        type=_positive_int,
+        type=positive_int,
         help="the model's context window in tokens (enables the window rules)",
     )
     parser.add_argument(
         "--request-timeout",
-        type=_positive_float,
+        type=positive_float,
         default=DEFAULT_TIMEOUT,
         help=(
             "seconds to wait for the upstream's answer to begin and between two pieces of it "
@@ -122,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--graceful-timeout",
-        type=_positive_float,
+        type=positive_float,
         default=5.0,
         help="seconds answers in flight get to finish when the proxy stops (default 5)",
     )

@@ -162,15 +162,6 @@ def classify_request(
 # The built-ins, one exchange at a time
 
 
-def _documented_response(status: int) -> dict[str, Any] | None:
-    responses = chat_text_spec.operation()["responses"]
-    for key in (str(status), f"{str(status)[0]}XX", f"{str(status)[0]}xx", "default"):
-        if key in responses:
-            found: dict[str, Any] = chat_text_spec.resolve(responses[key])
-            return found
-    return None
-
-
 def _error_code(ex: Exchange) -> str | None:
     error = ex.document.get("error") if ex.document is not None else None
     code = error.get("code") if isinstance(error, dict) else None
@@ -244,7 +235,7 @@ def single_exchange_rules(
                 "no Allow header",
             )
         return outcome
-    documented = _documented_response(status)
+    documented = chat_text_spec.documented_response(status)
     if documented is None:
         outcome["status_code_conformance"] = _fail(
             f"HTTP {status} is not a status openapi.yaml documents for the operation",
