@@ -20,7 +20,7 @@ import uvicorn
 
 from .app import create_app
 
-__all__ = ["TEST_TOKEN", "running_server"]
+__all__ = ["TEST_TOKEN", "running_server", "serving_in_thread"]
 
 TEST_TOKEN = "test-token"  # noqa: S105 - a fixed token for local test servers only
 """The token :func:`running_server` accepts when no ``app`` and no ``tokens`` are given."""
@@ -55,17 +55,28 @@ def running_server(
         timeout_graceful_shutdown=int(_STOP_TIMEOUT // 2),
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name=f"chat-text-server:{port}", daemon=True
-    )
+    with serving_in_thread(
+        server, sock, name=f"chat-text-server:{port}", what=f"the test server on {host}:{port}"
+    ):
+        yield f"http://{host}:{port}"
+
+
+@contextlib.contextmanager
+def serving_in_thread(
+    server: uvicorn.Server, sock: socket.socket, *, name: str, what: str
+) -> Iterator[None]:
+    """Run ``server`` on the bound ``sock`` in a daemon thread called ``name`` for the ``with``
+    block: started within a bounded wait (``RuntimeError`` saying ``what`` did not start),
+    then stopped gracefully (in-flight answers finish), forced if stuck, the socket closed."""
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True)
     thread.start()
     try:
         deadline = time.monotonic() + _START_TIMEOUT
         while not server.started:
             if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the test server on {host}:{port} did not start")
+                raise RuntimeError(f"{what} did not start")
             time.sleep(0.01)
-        yield f"http://{host}:{port}"
+        yield
     finally:
         server.should_exit = True
         thread.join(_STOP_TIMEOUT)

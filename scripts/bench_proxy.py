@@ -40,6 +40,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+from bench_child import child_server
 
 from chat_text_spec import OPERATION_PATH
 
@@ -90,31 +91,6 @@ with running_server(app, tokens=[sys.argv[1]]) as url:
     print(url, flush=True)
     sys.stdin.read()
 """
-
-
-@contextlib.contextmanager
-def _child(code: str, *argv: str) -> Iterator[str]:
-    """A server in a child process (its own GIL); yields its URL, stops with the block."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, *argv],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip()
-        if not url.startswith("http://"):
-            raise RuntimeError("a benchmark server did not start")
-        yield url
-    finally:
-        assert proc.stdin is not None
-        proc.stdin.close()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @contextlib.contextmanager
@@ -240,9 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {}
     proxies: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
-        reference = stack.enter_context(_child(_SERVE_REFERENCE, TOKEN))
+        reference = stack.enter_context(child_server(_SERVE_REFERENCE, TOKEN))
         slow_server = stack.enter_context(
-            _child(_SERVE_SLOW, TOKEN, str(args.slow_events), str(args.slow_delay_ms / 1000))
+            child_server(_SERVE_SLOW, TOKEN, str(args.slow_events), str(args.slow_delay_ms / 1000))
         )
         with _proxy(reference, os.path.join(tmp, "reference")) as (ref_proxy, ref_outcome):
             results["json"] = bench_case(reference, ref_proxy, plain, args.rounds, args.block, 50)

@@ -27,13 +27,13 @@ import asyncio
 import contextlib
 import json
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
+from bench_child import child_server
 
 from chat_text import AsyncChatText, ChatText
 from chat_text_spec import OPERATION_PATH
@@ -204,26 +204,8 @@ def _server(*, in_process: bool) -> Iterator[str]:
         with running_server(tokens=[TOKEN]) as url:
             yield url
         return
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _SERVE, TOKEN],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip()
-        if not url.startswith("http://"):
-            raise RuntimeError("the benchmark server did not start")
+    with child_server(_SERVE, TOKEN) as url:
         yield url
-    finally:
-        assert proc.stdin is not None
-        proc.stdin.close()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def main(argv: list[str] | None = None) -> int:

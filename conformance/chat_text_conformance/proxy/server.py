@@ -7,8 +7,6 @@ import contextlib
 import logging
 import signal
 import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -18,8 +16,6 @@ from .app import ProxySettings, ValidationProxy
 
 __all__ = ["RunningProxy", "bind", "recording_signals", "running_proxy", "serve", "url_of"]
 
-_START_TIMEOUT = 15.0
-_STOP_TIMEOUT = 15.0
 _INCOMPLETE = "ASGI callable returned without completing response."
 
 
@@ -102,6 +98,8 @@ def running_proxy(
     stops it at its first violation (``proxy.stop_requested`` is set)."""
     import uvicorn
 
+    from chat_text_server.testing import serving_in_thread
+
     sock = bind(host, port)
     holder: list[Any] = []
     proxy = ValidationProxy(settings, say=say, on_stop=lambda: _stop(holder))
@@ -109,24 +107,8 @@ def running_proxy(
     holder.append(server)
     url = url_of(sock)
     proxy.ledger.listen_url = url
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name=f"chat-text-proxy:{url}", daemon=True
-    )
-    thread.start()
-    try:
-        deadline = time.monotonic() + _START_TIMEOUT
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the proxy on {url} did not start")
-            time.sleep(0.01)
+    with serving_in_thread(server, sock, name=f"chat-text-proxy:{url}", what=f"the proxy on {url}"):
         yield RunningProxy(url, proxy, server)
-    finally:
-        server.should_exit = True
-        thread.join(_STOP_TIMEOUT)
-        if thread.is_alive():  # pragma: no cover - a stuck answer; force it
-            server.force_exit = True
-            thread.join(_STOP_TIMEOUT)
-        sock.close()
 
 
 def _stop(holder: list[Any]) -> None:
