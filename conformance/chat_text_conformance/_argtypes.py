@@ -1,12 +1,14 @@
-"""argparse value types shared by the ``chat-text-conformance`` commands: a bad value is an
-argparse error naming the flag (exit 2), never a traceback."""
+"""Command-line checks shared by the ``chat-text-conformance`` commands: a bad value is an
+error naming the flag (exit 2), never a traceback."""
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
+from pathlib import Path
 
-__all__ = ["positive_float", "positive_int"]
+__all__ = ["positive_float", "positive_int", "report_dir_problem"]
 
 
 def positive_int(text: str) -> int:
@@ -27,3 +29,17 @@ def positive_float(text: str) -> float:
     if not value > 0 or math.isinf(value):
         raise argparse.ArgumentTypeError(f"must be a number greater than 0, got {text}")
     return value
+
+
+def report_dir_problem(folder: Path) -> str | None:
+    """Create the report folder before the work starts, so a bad path fails in a second, not
+    after a run; what is wrong with it (naming ``--report-dir``), or ``None``."""
+    if folder.exists() and not folder.is_dir():
+        return f"--report-dir: {folder} is a file, not a folder"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"--report-dir: cannot create {folder}: {exc.strerror or exc}"
+    if not os.access(folder, os.W_OK):
+        return f"--report-dir: {folder} is not writable"
+    return None

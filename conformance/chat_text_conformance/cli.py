@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import report as reports
-from ._argtypes import positive_float, positive_int
+from ._argtypes import positive_float, positive_int, report_dir_problem
 from .results import CheckResult, RunReport
 from .target import Level, Target
 
@@ -360,13 +360,9 @@ def list_checks(output_format: str, out: TextIO) -> None:
 
 
 def _prepare_report_dir(folder: Path) -> None:
-    """Create the report folder before the run, so a bad path fails in a second, not after."""
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(f"--report-dir: {folder} is a file, not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--report-dir: cannot create {folder}: {exc.strerror or exc}") from None
+    problem = report_dir_problem(folder)
+    if problem is not None:
+        raise UsageError(problem)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from .._argtypes import positive_float, positive_int
+from .._argtypes import positive_float, positive_int, report_dir_problem
 from ..target import Level
 from .app import ProxySettings, ValidationProxy
 
@@ -151,14 +151,9 @@ def _reachable(upstream: str, timeout: float = 2.0) -> str | None:
 
 
 def _prepare_report_dir(folder: Path) -> None:
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(f"--report-dir: {folder} is a file, not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--report-dir: cannot create {folder}: {exc.strerror or exc}") from None
-    if not os.access(folder, os.W_OK):
-        raise UsageError(f"--report-dir: {folder} is not writable")
+    problem = report_dir_problem(folder)
+    if problem is not None:
+        raise UsageError(problem)
 
 
 def scrub_folder(folder: Path, proxy: ValidationProxy) -> None:
