@@ -259,3 +259,23 @@ def test_prompt_too_long_for_a_prompt_that_surely_fits_is_not_documented() -> No
     assert is_documented_rejection(_Response(400, too_long), short, None)  # window unknown
     long = {"model": MODEL, "messages": [{"role": "user", "content": "word " * 200}]}
     assert is_documented_rejection(_Response(400, too_long), long, 512)
+
+
+def test_what_the_run_imports_from_threads_is_imported_before_them() -> None:
+    """pytest compiles (``ast.parse``) each module of a plugin's package as it is imported, and
+    CPython 3.11 can fail that ("AST constructor recursion depth mismatch") when two threads do
+    it at once: under pytest, every module the run's threads might import lazily is imported
+    before they start. ``auth_flow.detection`` is one a hand-kept list had missed (a red CI)."""
+    import pkgutil
+    import sys
+
+    from chat_text_conformance import schemathesis_adapter as adapter
+
+    assert any(type(f).__name__ == "AssertionRewritingHook" for f in sys.meta_path)
+    adapter._import_ahead()
+    assert "schemathesis.specs.openapi.auth_flow.detection" in sys.modules
+    for package in adapter._WALKED_UNDER_PYTEST:
+        root = sys.modules[package]
+        names = [m.name for m in pkgutil.walk_packages(root.__path__, f"{package}.")]
+        missing = [n for n in names if n not in sys.modules and not n.endswith(".__main__")]
+        assert not missing, missing

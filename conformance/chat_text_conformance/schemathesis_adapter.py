@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import importlib
 import json
+import pkgutil
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -509,6 +512,7 @@ _IMPORTED_WHILE_RUNNING = (
     "schemathesis.generation.body_overrides",
     "schemathesis.specs.openapi.coverage._operation",
     "schemathesis.specs.openapi.auth_inference",
+    "schemathesis.specs.openapi.auth_flow.detection",
     "schemathesis.specs.openapi._ordering",
     "schemathesis.python.asgi",
     "schemathesis.transport.asgi",
@@ -522,6 +526,35 @@ _IMPORTED_WHILE_RUNNING = (
 """Modules the run would import lazily from its threads. They are imported before any thread
 starts: CPython 3.11 can fail with "AST constructor recursion depth mismatch" when two threads
 compile at once (which pytest's assertion rewriting does on import)."""
+_WALKED_UNDER_PYTEST = (
+    "schemathesis.engine",
+    "schemathesis.specs.openapi",
+    "schemathesis.generation",
+    "schemathesis.transport",
+    "schemathesis.openapi",
+    "schemathesis.core",
+    "chat_text_conformance",
+)
+"""Under pytest's assertion rewriting (the suite's own tests, the pytest plugin: it rewrites
+the packages of pytest plugins, schemathesis and this one) every module of these packages is
+imported ahead (~0.5 s, once per process): a list of the lazy ones cannot keep up with
+schemathesis releases (``auth_flow.detection`` was missing from it)."""
+
+
+@functools.cache
+def _import_ahead() -> None:
+    for name in _IMPORTED_WHILE_RUNNING:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    if not any(type(f).__name__ == "AssertionRewritingHook" for f in sys.meta_path):
+        return  # imports compile without ast.parse: only the list above is needed
+    for package in _WALKED_UNDER_PYTEST:
+        module = importlib.import_module(package)
+        for found in pkgutil.walk_packages(module.__path__, f"{package}."):
+            if found.name.endswith(".__main__"):
+                continue  # a command, not a module: importing it runs it
+            with contextlib.suppress(Exception):  # optional extras (e.g. a reporter's deps)
+                importlib.import_module(found.name)
 
 
 SHARD_NAMES = {
@@ -578,9 +611,7 @@ def prepare_schemathesis(
     from schemathesis.engine import from_schema
     from schemathesis.openapi.checks import RejectedPositiveData
 
-    for name in _IMPORTED_WHILE_RUNNING:
-        with contextlib.suppress(ImportError):
-            importlib.import_module(name)
+    _import_ahead()
     register_checks()
     if context is None:
         context = checks.RunContext(context_length=target.context_length, token=target.token)
