@@ -533,12 +533,14 @@ _WALKED_UNDER_PYTEST = (
     "schemathesis.transport",
     "schemathesis.openapi",
     "schemathesis.core",
+    "hypothesis.strategies",
+    "hypothesis.internal",
     "chat_text_conformance",
 )
-"""Under pytest's assertion rewriting (the suite's own tests, the pytest plugin: it rewrites
-the packages of pytest plugins, schemathesis and this one) every module of these packages is
-imported ahead (~0.5 s, once per process): a list of the lazy ones cannot keep up with
-schemathesis releases (``auth_flow.detection`` was missing from it)."""
+"""Under pytest's assertion rewriting (the suite's own tests, the pytest plugin), which covers
+every package of a distribution with a pytest plugin (schemathesis, hypothesis, this one),
+every module of these packages is imported ahead (~1 s, once per process): a list of the lazy
+ones cannot keep up with new releases (``auth_flow.detection`` was missing from it)."""
 
 
 @functools.cache
