@@ -4,9 +4,11 @@ The static checks (the manifest is valid, every hook runs a console script of th
 the pinned hook dependencies are this package's pins) run in the default test run. The real
 thing runs in ``tox -e hooks`` (``CHAT_TEXT_HOOKS=1``): a temporary user repository that keeps
 ``openapi.yaml`` and ``generated/python`` and a ``.pre-commit-config.yaml`` naming this
-repository; ``pre-commit try-repo`` once (it builds the hooks' environment with pip in a
-temporary store of its own, every time), then ``pre-commit run`` for each hook's failing and
-passing cases (one environment, built on the first run and reused).
+repository; ``pre-commit try-repo`` once (it builds the hooks' environment in a temporary store
+of its own, every time), then ``pre-commit run`` for each hook's failing and passing cases (one
+environment, built on the first run and reused). The env has pre-commit-uv, so uv builds those
+environments; ``DISABLE_PRE_COMMIT_UV_PATCH=1`` makes pre-commit use pip, as it does for a user
+without pre-commit-uv.
 """
 
 from __future__ import annotations
@@ -113,7 +115,7 @@ def test_manifest_is_valid_for_pre_commit() -> None:
 
 needs_hooks_env = pytest.mark.skipif(
     not os.environ.get("CHAT_TEXT_HOOKS"),
-    reason="builds the hooks' environment with pip (~30 s): set CHAT_TEXT_HOOKS=1 (tox -e hooks)",
+    reason="builds the hooks' environment twice: set CHAT_TEXT_HOOKS=1 (tox -e hooks)",
 )
 
 
@@ -242,6 +244,16 @@ def test_try_repo_runs_every_hook(pre_commit: PreCommit, hook_repo: Path) -> Non
     code, out = pre_commit("try-repo", str(hook_repo), "--all-files")
     assert code == 0, out
     assert all(passed(name, out) for name in (LINT, GATE, DRIFT)), out
+    if _builds_with_uv():
+        assert "via pre-commit-uv" in out, out  # the environment was built by uv, not pip
+
+
+def _builds_with_uv() -> bool:
+    try:
+        import pre_commit_uv  # noqa: F401
+    except ImportError:
+        return False
+    return "DISABLE_PRE_COMMIT_UV_PATCH" not in os.environ
 
 
 @needs_hooks_env
