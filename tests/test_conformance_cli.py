@@ -38,7 +38,10 @@ def server() -> Iterator[str]:
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_TEXT_")}
+    """This environment without the suite's variables, and with pytest's plugin autoloading on
+    (as users run pytest: the plugin must load from its entry point)."""
+    unset = ("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "PYTEST_ADDOPTS", "PYTEST_PLUGINS")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_TEXT_") and k not in unset}
     env.update(extra)
     return env
 

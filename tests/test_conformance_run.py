@@ -265,17 +265,33 @@ def test_what_the_run_imports_from_threads_is_imported_before_them() -> None:
     """pytest compiles (``ast.parse``) each module of a plugin's package as it is imported, and
     CPython 3.11 can fail that ("AST constructor recursion depth mismatch") when two threads do
     it at once: under pytest, every module the run's threads might import lazily is imported
-    before they start. ``auth_flow.detection`` is one a hand-kept list had missed (a red CI)."""
+    before they start. ``auth_flow.detection`` is one a hand-kept list had missed (a red CI).
+    With plugin autoloading off (the tox envs), pytest rewrites none of them: nothing to do."""
     import pkgutil
     import sys
 
     from chat_text_conformance import schemathesis_adapter as adapter
 
-    assert any(type(f).__name__ == "AssertionRewritingHook" for f in sys.meta_path)
+    hooks = [f for f in sys.meta_path if type(f).__name__ == "AssertionRewritingHook"]
+    assert hooks
     adapter._import_ahead()
-    assert "schemathesis.specs.openapi.auth_flow.detection" in sys.modules
     for package in adapter._WALKED_UNDER_PYTEST:
+        if not adapter._rewritten(hooks, package):
+            continue
         root = sys.modules[package]
         names = [m.name for m in pkgutil.walk_packages(root.__path__, f"{package}.")]
         missing = [n for n in names if n not in sys.modules and not n.endswith(".__main__")]
         assert not missing, missing
+
+
+def test_only_the_packages_pytest_rewrites_are_imported_ahead() -> None:
+    from types import SimpleNamespace
+
+    from chat_text_conformance.schemathesis_adapter import _rewritten
+
+    marked = SimpleNamespace(_must_rewrite={"schemathesis", "chat_text_conformance"})
+    assert _rewritten([marked], "schemathesis.engine")
+    assert _rewritten([marked], "chat_text_conformance")
+    assert not _rewritten([marked], "hypothesis.strategies")
+    assert not _rewritten([SimpleNamespace(_must_rewrite={"schemathesisx"})], "schemathesis.core")
+    assert _rewritten([SimpleNamespace()], "hypothesis.internal")  # unknown pytest: assume so

@@ -548,15 +548,30 @@ def _import_ahead() -> None:
     for name in _IMPORTED_WHILE_RUNNING:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
-    if not any(type(f).__name__ == "AssertionRewritingHook" for f in sys.meta_path):
+    hooks = [f for f in sys.meta_path if type(f).__name__ == "AssertionRewritingHook"]
+    if not hooks:
         return  # imports compile without ast.parse: only the list above is needed
     for package in _WALKED_UNDER_PYTEST:
+        if not _rewritten(hooks, package):
+            continue
         module = importlib.import_module(package)
         for found in pkgutil.walk_packages(module.__path__, f"{package}."):
             if found.name.endswith(".__main__"):
                 continue  # a command, not a module: importing it runs it
             with contextlib.suppress(Exception):  # optional extras (e.g. a reporter's deps)
                 importlib.import_module(found.name)
+
+
+def _rewritten(hooks: list[Any], package: str) -> bool:
+    """Whether pytest's assertion rewriting would rewrite ``package``'s modules: those of the
+    distributions it marks (every one with a pytest plugin, unless plugin autoloading is off)."""
+    for hook in hooks:
+        marked = getattr(hook, "_must_rewrite", None)
+        if not isinstance(marked, set):
+            return True  # another pytest: assume it does
+        if any(package == m or package.startswith(m + ".") for m in marked):
+            return True
+    return False
 
 
 SHARD_NAMES = {
