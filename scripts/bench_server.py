@@ -6,7 +6,7 @@ duration and records requests/s and p50/p99 latency:
 * ``server``: ``chat-text-server`` answering ``POST /inference/chat_text`` (JSON);
 * ``server-stream``: the same request with ``"stream": true`` (server-sent events);
 * ``floor``: a bare Starlette route on the same uvicorn stack returning a fixed JSON body;
-* ``prism``: ``prism mock openapi.yaml`` (Prism 5.16, from package.json), same request.
+* ``prism``: ``prism mock openapi.yaml`` (Prism 5.16, pinned in tools/prism), same request.
 
 Every server runs as its own process on 127.0.0.1 with access logs off, started and stopped
 by this script. ``wrk`` is installed with apt-get if missing (as root), Prism with ``npm ci``.
@@ -38,6 +38,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from chat_text_conformance.prism import prism_command
 
 ROOT = Path(__file__).resolve().parent.parent
 PATH = "/inference/chat_text"
@@ -111,13 +113,7 @@ def ensure_wrk() -> str:
 
 
 def ensure_prism() -> list[str]:
-    prism = ROOT / "node_modules" / ".bin" / "prism"
-    if not prism.exists():
-        print("bench: node_modules missing, running npm ci ...", file=sys.stderr)
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=ROOT, check=True
-        )
-    return ["npx", "--no-install", "prism"]
+    return prism_command(ROOT)
 
 
 def wait_ready(port: int, proc: subprocess.Popen[bytes], name: str) -> None:

@@ -45,14 +45,31 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+PRISM_DIR = Path("tools") / "prism"
+"""Where Prism is pinned (its own package.json and lock, apart from the tools CI installs),
+relative to the project folder."""
+
+
+def prism_command(root: Path) -> list[str]:
+    """The pinned Prism under ``root`` (``tools/prism``), installed there with ``npm ci`` when
+    it is missing."""
+    folder = root / PRISM_DIR
+    prism = folder / "node_modules" / ".bin" / "prism"
+    if not prism.exists():
+        npm = shutil.which("npm")
+        if npm is None or not (folder / "package-lock.json").is_file():
+            raise RuntimeError(f"cannot install Prism: needs npm and {folder}/package-lock.json")
+        print(f"[prism] npm ci in {folder}", file=sys.stderr, flush=True)
+        args = [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"]
+        subprocess.run(args, cwd=folder, check=True)
+    return [str(prism)]
+
+
 @contextlib.contextmanager
 def prism_mock(spec: Path, *, cwd: Path) -> Iterator[str]:
     """Prism mocking ``spec`` on a free 127.0.0.1 port; yields its base URL, stops it after."""
-    npx = shutil.which("npx")
-    if npx is None:
-        raise RuntimeError("npx is not installed (Prism is pinned in package.json: npm ci)")
     port = _free_port()
-    command = [npx, "--no-install", "prism", "mock", str(spec), "-h", "127.0.0.1", "-p", str(port)]
+    command = [*prism_command(cwd), "mock", str(spec), "-h", "127.0.0.1", "-p", str(port)]
     process = subprocess.Popen(
         command,
         cwd=cwd,
@@ -97,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     extra = list(sys.argv[1:] if argv is None else argv)
     spec = chat_text_spec.spec_path()
     try:
-        # npx finds the pinned Prism in ./node_modules: run from the project folder (tox does)
+        # the pinned Prism is in ./tools/prism: run from the project folder (tox does)
         with tempfile.TemporaryDirectory() as tmp, prism_mock(spec, cwd=Path.cwd()) as url:
             print(f"[prism] mocking {spec.name} at {url}", file=sys.stderr, flush=True)
             report_path = Path(tmp) / "report.json"

@@ -24,6 +24,7 @@ import re
 import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -263,6 +264,23 @@ class SchemathesisRun:
     results: dict[str, CheckResult] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _judged: dict[tuple[int, str], bool] = field(default_factory=dict)
+    _exchanges: OrderedDict[int, tuple[Any, checks.Exchange]] = field(default_factory=OrderedDict)
+
+    def exchange(self, case: Any, response: Any) -> checks.Exchange:
+        """``response`` as an :class:`~chat_text_conformance.checks.Exchange`, built once for
+        every rule that judges it (so its body is parsed once): schemathesis runs the checks
+        of one response one after another, so the last few are kept."""
+        key = id(response)
+        with self.lock:
+            held = self._exchanges.get(key)
+        if held is not None and held[0] is response:
+            return held[1]
+        exchange = exchange_from_schemathesis(case, response, self.context)
+        with self.lock:
+            self._exchanges[key] = (response, exchange)
+            while len(self._exchanges) > _EXCHANGES_KEPT:
+                self._exchanges.popitem(last=False)
+        return exchange
 
     def result(self, name: str) -> CheckResult:
         if name not in self.results:
@@ -271,6 +289,7 @@ class SchemathesisRun:
         return self.results[name]
 
 
+_EXCHANGES_KEPT = 64
 _RESPONSE_IDS = {r.id for r in checks.RESPONSE_RULES}
 _RUN_ATTRIBUTE = "_chat_text_conformance_run"
 _REGISTERED: set[str] = set()
@@ -366,7 +385,7 @@ def _as_schemathesis_check(
         run = _run_for(case, fallback)
         if run is None:
             return None
-        exchange = exchange_from_schemathesis(case, response, run.context)
+        exchange = run.exchange(case, response)
         first_time = False
         with run.lock:
             if (exchange.key, rule.id) not in run._judged:
