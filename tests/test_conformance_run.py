@@ -295,3 +295,28 @@ def test_only_the_packages_pytest_rewrites_are_imported_ahead() -> None:
     assert not _rewritten([marked], "hypothesis.strategies")
     assert not _rewritten([SimpleNamespace(_must_rewrite={"schemathesisx"})], "schemathesis.core")
     assert _rewritten([SimpleNamespace()], "hypothesis.internal")  # unknown pytest: assume so
+
+
+def test_the_package_imports_its_parts_on_first_use() -> None:
+    """A driver process (or a command that needs one part) starts without schemathesis and
+    hypothesis; the public names still import, and an unknown one is an AttributeError."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, chat_text_conformance.cross_language.python_driver\n"
+        "heavy = sorted(m for m in ('schemathesis', 'hypothesis') if m in sys.modules)\n"
+        "from chat_text_conformance import Level, run\n"
+        "from chat_text_conformance.cross_language import DRIVERS\n"
+        "import chat_text_conformance as package\n"
+        "try:\n"
+        "    package.nope\n"
+        "except AttributeError as error:\n"
+        "    print(heavy, Level.SEMANTIC.value, callable(run), 'python' in DRIVERS, error)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    expected = "[] semantic True True module 'chat_text_conformance' has no attribute 'nope'"
+    assert proc.stdout.strip() == expected

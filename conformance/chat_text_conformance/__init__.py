@@ -12,8 +12,9 @@ Public face::
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .embedded import embedded
@@ -23,26 +24,16 @@ if TYPE_CHECKING:
 
 __all__ = ["CheckResult", "Failure", "Level", "RunReport", "Target", "embedded", "run"]
 
-# Imported on first use: a command or a driver that needs one part of the package (the
-# cross-language drivers, the proxy, --help) does not pay for schemathesis and hypothesis.
-_LAZY = {
-    "embedded": ".embedded",
-    "CheckResult": ".results",
-    "Failure": ".results",
-    "RunReport": ".results",
-    "run": ".runner",
-    "Level": ".target",
-    "Target": ".target",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+# Imported on first use (cheap start for the commands and drivers that need one part).
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "embedded": ".embedded",
+        "CheckResult": ".results",
+        "Failure": ".results",
+        "RunReport": ".results",
+        "run": ".runner",
+        "Level": ".target",
+        "Target": ".target",
+    },
+)

@@ -10,8 +10,9 @@ drawn by the client-conformance strategies, saved in ``clients/corpus.json``), :
 :mod:`.matrix` (the run and the comparison) and :mod:`.tables`.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .corpus import Case, Corpus, CorpusError, generate_corpus, load_corpus
@@ -38,27 +39,22 @@ __all__ = [
 ]
 
 # Imported on first use: a driver process (python_driver) needs none of the other parts.
-_LAZY = {
-    "Case": ".corpus",
-    "Corpus": ".corpus",
-    "CorpusError": ".corpus",
-    "generate_corpus": ".corpus",
-    "load_corpus": ".corpus",
-    "DRIVERS": ".drivers",
-    "REFERENCE": ".drivers",
-    "KnownDifference": ".known",
-    "load_known": ".known",
-    "Cell": ".matrix",
-    "MatrixRun": ".matrix",
-    "run_matrix": ".matrix",
-    "same_json": ".matrix",
-    "scripted_server": ".server",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "Case": ".corpus",
+        "Corpus": ".corpus",
+        "CorpusError": ".corpus",
+        "generate_corpus": ".corpus",
+        "load_corpus": ".corpus",
+        "DRIVERS": ".drivers",
+        "REFERENCE": ".drivers",
+        "KnownDifference": ".known",
+        "load_known": ".known",
+        "Cell": ".matrix",
+        "MatrixRun": ".matrix",
+        "run_matrix": ".matrix",
+        "same_json": ".matrix",
+        "scripted_server": ".server",
+    },
+)
