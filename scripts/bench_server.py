@@ -112,10 +112,6 @@ def ensure_wrk() -> str:
     return found
 
 
-def ensure_prism() -> list[str]:
-    return prism_command(ROOT)
-
-
 def wait_ready(port: int, proc: subprocess.Popen[bytes], name: str) -> None:
     """Poll with a real request until the server answers 2xx (bounded)."""
     import httpx
@@ -242,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                        "--log-level", "warning"]  # fmt: skip
                 return "floor", cmd, scripts[False]
             if name == "prism":
-                cmd = [*ensure_prism(), "mock", "openapi.yaml", "--port", str(port),
+                cmd = [*prism_command(ROOT), "mock", "openapi.yaml", "--port", str(port),
                        "--host", "127.0.0.1"]  # fmt: skip
                 return "prism", cmd, scripts[False]
             raise SystemExit(f"bench: unknown target {name!r}")

@@ -567,7 +567,7 @@ def _import_ahead() -> None:
     for name in _IMPORTED_WHILE_RUNNING:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
-    hooks = [f for f in sys.meta_path if type(f).__name__ == "AssertionRewritingHook"]
+    hooks = _rewriting_hooks()
     if not hooks:
         return  # imports compile without ast.parse: only the list above is needed
     for package in _WALKED_UNDER_PYTEST:
@@ -579,6 +579,11 @@ def _import_ahead() -> None:
                 continue  # a command, not a module: importing it runs it
             with contextlib.suppress(Exception):  # optional extras (e.g. a reporter's deps)
                 importlib.import_module(found.name)
+
+
+def _rewriting_hooks() -> list[Any]:
+    """pytest's assertion-rewriting import hooks in this process (none outside pytest)."""
+    return [f for f in sys.meta_path if type(f).__name__ == "AssertionRewritingHook"]
 
 
 def _rewritten(hooks: list[Any], package: str) -> bool:
