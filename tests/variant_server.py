@@ -899,7 +899,6 @@ class _ServerThread:
         self.port: int = self.sock.getsockname()[1]
         config = uvicorn.Config(
             create_variant_app(variant, [token]),
-            http="h11",
             log_level="warning",
             access_log=False,
             lifespan="off",
