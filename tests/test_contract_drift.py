@@ -22,6 +22,9 @@ CONFIG = ROOT / "generator-config.yml"
 GENERATED = ROOT / "generated"
 
 
+# openapi-typescript comes from node_modules/ (installed, or waited for, by the fixture)
+pytestmark = pytest.mark.usefixtures("node_tools")
+
 LANGUAGES = ["python", "typescript", "go"]
 REAL_LANGUAGES = dict(regenerate.LANGUAGES)
 

@@ -3,7 +3,8 @@
 
 ``tox -e docs`` builds ``build/docs/index.html`` and runs this file with ``CHAT_TEXT_DOCS_HTML``
 pointing at it (a missing page is then a failure). Without that variable the test builds the
-page itself into a temporary folder when ``node_modules/`` is installed, and skips otherwise.
+page itself into a temporary folder, with ``node_modules/`` from the ``node_tools`` fixture
+(tests/conftest.py: installed when missing, skipped where Node is not installed).
 
 Redoc renders operations in the browser from the definition the page embeds
 (``const __redoc_definition = {...}``, hydrated by the inlined Redoc bundle), so the checks read
@@ -29,14 +30,14 @@ DEFINITION = "const __redoc_definition = "
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory: pytest.TempPathFactory) -> str:
+def page(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> str:
     built = os.environ.get("CHAT_TEXT_DOCS_HTML")
     if built:
         path = Path(built)
         assert path.is_file(), f"CHAT_TEXT_DOCS_HTML={built} does not exist: the build failed"
         return path.read_text(encoding="utf-8")
-    if not REDOCLY.exists():
-        pytest.skip("node_modules/ is not installed (npm ci); tox -e docs builds and checks it")
+    # only here: `tox -e docs` runs this file with --noconftest, on the page it built
+    request.getfixturevalue("node_tools")
     out = tmp_path_factory.mktemp("docs") / "index.html"
     proc = subprocess.run(
         [str(REDOCLY), "build-docs", "openapi.yaml", "--inlineBundle", "-o", str(out)],
