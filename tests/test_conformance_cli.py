@@ -184,6 +184,11 @@ def test_client_mode_takes_no_base_url(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["--client", "--base-url", "http://127.0.0.1:9", "-q"]) == 2
 
 
+def test_client_mode_takes_no_fail_fast(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--client", "--fail-fast", "-q"]) == 2
+    assert "error: --fail-fast" in capsys.readouterr().err
+
+
 def test_client_mode_runs_the_client_checks(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["--client", "--max-examples", "1", "--seed", "0", "-q"])
     out, _ = capsys.readouterr()

@@ -17,6 +17,7 @@ from chat_text_conformance.schemathesis_adapter import (
     pin_model,
     run_schemathesis,
 )
+from variant_server import VARIANTS, running_variant
 
 from chat_text_server import create_app
 from chat_text_server.engine import MODELS
@@ -191,6 +192,64 @@ def test_broken_server_fails_with_a_redacted_reproducer(rewrite: Rewrite, check:
         # the semantic bug is invisible to schema-only checking: that is what the levels mean
         assert schema_only.ok
         assert schema_only.result(check) is None
+
+
+# --- fail fast -----------------------------------------------------------------------------------
+
+
+def _outline(report: Any) -> list[tuple[str, str]]:
+    return [(r.name, r.verdict) for r in report.results]
+
+
+def test_fail_fast_stops_at_the_first_failure() -> None:
+    app = _rewriting(create_app([TOKEN]), _usage_off_by_one)
+    with running_server(app) as url:
+        target = Target(url, TOKEN, MODEL, context_length=MODELS[MODEL], request_timeout=5)
+        full = run(target, Level.SEMANTIC, max_examples=2, seed=SEED)
+        quick = run(target, Level.SEMANTIC, max_examples=2, seed=SEED, fail_fast=True)
+        # side by side (workers > 1) the parts would overlap: fail fast runs them in turn
+        parallel = run(target, Level.SEMANTIC, max_examples=2, seed=SEED, fail_fast=True, workers=4)
+    assert not full.ok and not quick.ok and not parallel.ok
+    for report in (quick, parallel):
+        failed = {f.check for f in report.failures()}
+        assert failed and failed <= {f.check for f in full.failures()}
+        assert report.cases < full.cases
+        assert report.cost.total_requests < full.cost.total_requests
+        assert any(note.startswith("fail fast: schemathesis stopped") for note in report.notes)
+        assert any(note == "fail fast: the properties were not run" for note in report.notes)
+        assert not [r for r in report.results if r.group == "property"]
+        usage, in_full = report.result("usage_total_is_sum"), full.result("usage_total_is_sum")
+        assert usage is not None and in_full is not None
+        assert 1 <= usage.failed < in_full.failed  # the requests of the scenario that failed
+        assert usage.failures[0].reproducer.startswith("curl")
+    assert not any("fail fast" in note for note in full.notes)
+
+
+def test_fail_fast_stops_the_properties_at_the_first_that_fails() -> None:
+    """A server whose answers are each right but differ at temperature 0: only a property (at
+    the strict level) sees it, and with fail fast the properties after it are not run."""
+    with running_variant(VARIANTS["nondeterministic"], TOKEN) as url:
+        model, window = min(VARIANTS["nondeterministic"].models.items(), key=lambda i: i[1])
+        target = Target(url, TOKEN, model, context_length=window, request_timeout=5)
+        full = run(target, Level.STRICT, max_examples=1, seed=SEED)
+        quick = run(target, Level.STRICT, max_examples=1, seed=SEED, fail_fast=True)
+    assert not full.ok and not quick.ok
+    ran = [r.name for r in quick.results if r.group == "property"]
+    every = [r.name for r in full.results if r.group == "property"]
+    assert ran == every[: len(ran)] and len(ran) < len(every)
+    assert not quick.result(ran[-1]).ok  # type: ignore[union-attr]
+    assert all(quick.result(name).ok for name in ran[:-1])  # type: ignore[union-attr]
+    assert quick.cases == full.cases  # schemathesis found nothing: it ran in full
+    assert any(note.startswith("fail fast: the properties stopped") for note in quick.notes)
+
+
+def test_fail_fast_changes_nothing_on_a_passing_server(reference: Target) -> None:
+    full = run(reference, Level.SEMANTIC, max_examples=2, seed=SEED)
+    quick = run(reference, Level.SEMANTIC, max_examples=2, seed=SEED, fail_fast=True)
+    assert full.ok and quick.ok
+    assert quick.cases == full.cases
+    assert _outline(quick) == _outline(full)
+    assert not any("fail fast" in note for note in quick.notes)
 
 
 # --- building blocks ----------------------------------------------------------------------------

@@ -127,6 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     run.add_argument(
+        "--fail-fast",
+        action="store_true",
+        help=(
+            "stop at the first failed check (schemathesis first, then the properties): a "
+            "quicker red, with that failure's reproducer; the report says what was not run"
+        ),
+    )
+    run.add_argument(
         "--max-requests",
         type=positive_int,
         help="budget: requests the run may send (divided between the parts; see the README)",
@@ -249,6 +257,8 @@ def _execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             raise UsageError("--client checks the client, it takes no --base-url")
         if args.min_coverage is not None:
             raise UsageError("--min-coverage measures a server run; --client has no spec coverage")
+        if args.fail_fast:
+            raise UsageError("--fail-fast stops a server run; --client runs every client check")
         report = _client_report(args, seed, say)
     else:
         with _target(args) as target:
@@ -264,6 +274,7 @@ def _execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 workers=args.workers,
                 max_requests=args.max_requests,
                 max_tokens=args.max_tokens,
+                fail_fast=args.fail_fast,
             )
             if report.context_length is None:
                 report.context_length = target.context_length

@@ -150,6 +150,7 @@ def run(
     workers: int = 1,
     max_requests: int | None = None,
     max_tokens: int | None = None,
+    fail_fast: bool = False,
 ) -> RunReport:
     """Run the conformance suite against ``target``.
 
@@ -164,7 +165,9 @@ def run(
     ``app`` (an ASGI app; default ``target.app``) sends the schemathesis part in-process
     instead of over HTTP; ``workers`` requests are in flight at a time. ``max_requests`` and
     ``max_tokens`` are budgets (see :mod:`chat_text_conformance.cost` for how they are
-    divided); the report's ``cost`` says what was spent.
+    divided); the report's ``cost`` says what was spent. ``fail_fast`` stops the run at its first
+    failed check: schemathesis first, then the properties only if it found nothing (one part
+    after the other, whatever ``workers``); the report says what was not run.
     """
     level = Level(level)
 
@@ -212,6 +215,7 @@ def run(
         context=context,
         app=app if app is not None else target.app,
         meter=meter,
+        fail_fast=fail_fast,
     )
     if max_requests is not None or max_tokens is not None:
         meter.limit(
@@ -255,9 +259,25 @@ def run(
             workers=workers,
             context=context,
             meter=meter,
+            fail_fast=fail_fast,
         )
 
-    if workers > 1:
+    if fail_fast:
+        outcome = schemathesis_part()
+        if any(result.failed for result in outcome.results.values()):
+            found = PropertyOutcome()
+            if level is not Level.SCHEMA:
+                outcome.notes.append("fail fast: the properties were not run")
+        else:
+            found = properties_part()
+            if any(not r.ok for r in found.properties) or any(
+                not r.ok for r in found.responses.values()
+            ):
+                outcome.notes.append(
+                    "fail fast: the properties stopped at the first that failed (those after "
+                    "it were not run)"
+                )
+    elif workers > 1:
         # independent parts: a slow server's latency overlaps
         with ThreadPoolExecutor(max_workers=2) as pool:
             pending = pool.submit(schemathesis_part)

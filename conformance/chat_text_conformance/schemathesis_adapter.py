@@ -215,8 +215,10 @@ def build_config(
     max_examples: int,
     seed: int | None,
     workers: int = 1,
+    fail_fast: bool = False,
 ) -> dict[str, Any]:
-    """The schemathesis configuration (as the dict ``schemathesis.toml`` would hold)."""
+    """The schemathesis configuration (as the dict ``schemathesis.toml`` would hold);
+    ``fail_fast`` stops it after the scenario of its first failed check."""
     custom = {r.id: {"enabled": checks.runs_at(r, level)} for r in checks.RESPONSE_RULES}
     config: dict[str, Any] = {
         "base-url": target.base_url,
@@ -247,6 +249,8 @@ def build_config(
     if seed is not None:
         config["seed"] = seed
         config["generation"]["deterministic"] = False
+    if fail_fast:
+        config["max-failures"] = 1
     return config
 
 
@@ -633,6 +637,7 @@ class PreparedSchemathesis:
     state: SchemathesisRun
     engines: list[tuple[str, Any]]
     meter: Meter | None = None
+    fail_fast: bool = False
 
 
 def prepare_schemathesis(
@@ -644,9 +649,12 @@ def prepare_schemathesis(
     context: checks.RunContext | None = None,
     app: Any = None,
     meter: Meter | None = None,
+    fail_fast: bool = False,
 ) -> PreparedSchemathesis:
     """Load the spec into one schemathesis engine per shard (:data:`SHARDS`). Done before any
-    thread starts: loading imports modules lazily, and imports must not race."""
+    thread starts: loading imports modules lazily, and imports must not race. ``fail_fast``:
+    the part stops after the scenario (examples, or one hypothesis test) of its first failed
+    check, and the shards not started yet do not start."""
     import schemathesis
     from schemathesis.config import SchemathesisConfig
     from schemathesis.engine import from_schema
@@ -659,7 +667,9 @@ def prepare_schemathesis(
     state = SchemathesisRun(context=context, level=level, base_url=target.base_url)
     streams: list[tuple[str, Any]] = []
     for mode, phases in SHARDS:
-        config = build_config(target, level, max_examples=max_examples, seed=seed)
+        config = build_config(
+            target, level, max_examples=max_examples, seed=seed, fail_fast=fail_fast
+        )
         config["generation"]["mode"] = mode
         config["phases"] = {
             name: {"enabled": name in phases}
@@ -689,7 +699,7 @@ def prepare_schemathesis(
             _meter_calls(schema, meter, f"schemathesis {SHARD_NAMES[mode]}")
         streams.append((mode, from_schema(schema)))
 
-    return PreparedSchemathesis(state, streams, meter)
+    return PreparedSchemathesis(state, streams, meter, fail_fast)
 
 
 def run_schemathesis(
@@ -736,9 +746,13 @@ def run_schemathesis(
             for stream in running:
                 stream.stop()
 
+    def failed() -> bool:
+        with state.lock:
+            return any(result.failed for result in state.results.values())
+
     def shard(item: tuple[str, Any]) -> None:
         label, engine = item
-        if expired.is_set():
+        if expired.is_set() or (prepared.fail_fast and failed()):
             return
         stream = engine.execute()
         with lock:
@@ -748,6 +762,10 @@ def run_schemathesis(
             say(line.replace("schemathesis:", f"schemathesis ({label} data):", 1))
 
         _consume(stream, outcome, state, labelled, redact, started, target)
+        if prepared.fail_fast and failed():
+            with lock:
+                for other in running:
+                    other.stop()
 
     if prepared.meter is not None:
 
@@ -781,6 +799,11 @@ def run_schemathesis(
         and not any("budget was spent" in note for note in outcome.notes)
     ):
         outcome.notes.append(f"schemathesis stopped at its time budget ({max_time:g}s)")
+    if prepared.fail_fast and failed():
+        outcome.notes.append(
+            "fail fast: schemathesis stopped after the test scenario of its first failed check "
+            "(the requests it had not sent yet were not sent, nor their checks run)"
+        )
     for name, result in state.results.items():
         outcome.results[name] = result
     if prepared.meter is not None:
