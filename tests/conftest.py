@@ -1,4 +1,4 @@
-"""Fixtures shared by the test files."""
+"""Fixtures shared by the test files, and the order the files are handed to pytest-xdist."""
 
 from __future__ import annotations
 
@@ -10,6 +10,30 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NPM_CI = ROOT / "scripts" / "ci" / "npm-ci.sh"
+
+LONGEST_FIRST = (
+    "test_conformance_variants.py",
+    "test_mutations.py",
+    "test_contract_drift.py",
+    "test_conformance_run.py",
+    "test_cross_language.py",
+    "test_conformance_cli.py",
+    "test_spec_diff.py",
+    "test_conformance_proxy.py",
+    "test_ci_action.py",
+    "test_variant_server.py",
+    "test_conformance_cost.py",
+)
+"""The files that take longest (CPU seconds, measured), longest first; the others follow in
+their usual order. The tests env hands whole files to its workers in collection order
+(``--dist loadfile --no-loadscope-reorder``): the long files first and the short ones last, the
+workers finish together instead of one of them running the longest file alone at the end. A
+stale list costs time, never a test."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: keeps the rest
 
 
 @pytest.fixture(scope="session")
