@@ -11,28 +11,33 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 NPM_CI = ROOT / "scripts" / "ci" / "npm-ci.sh"
 
-LONGEST_FIRST = (
+ORDER = (
+    # long, and partly waiting (slow and hanging servers, timeouts): first, while the other tox
+    # envs run beside the tests and use the time they wait
     "test_conformance_variants.py",
+    "test_conformance_proxy.py",
+    "test_variant_server.py",
+    "test_conformance_hostile.py",
+    "test_sdk_faults.py",
+    "test_conformance_properties.py",
+    # long and busy all the time
     "test_mutations.py",
     "test_contract_drift.py",
     "test_conformance_run.py",
     "test_cross_language.py",
     "test_conformance_cli.py",
     "test_spec_diff.py",
-    "test_conformance_proxy.py",
     "test_ci_action.py",
-    "test_variant_server.py",
     "test_conformance_cost.py",
 )
-"""The files that take longest (CPU seconds, measured), longest first; the others follow in
-their usual order. The tests env hands whole files to its workers in collection order
-(``--dist loadfile --no-loadscope-reorder``): the long files first and the short ones last, the
-workers finish together instead of one of them running the longest file alone at the end. A
-stale list costs time, never a test."""
+"""The order pytest-xdist hands whole files to the tests env's workers (``--dist loadfile
+--no-loadscope-reorder``), from CPU and wall time measured per file; the other files follow in
+their usual order, short ones last, so the workers finish together. A stale list costs time,
+never a test."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
+    rank = {name: position for position, name in enumerate(ORDER)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: keeps the rest
 
 
