@@ -29,6 +29,13 @@ ORDER = (
     "test_spec_diff.py",
     "test_ci_action.py",
     "test_conformance_cost.py",
+    "test_server_load.py",
+    "test_spec_change_top_p.py",
+    "test_conformance_replay.py",
+    "test_sdk_regenerated.py",
+    "test_client_conformance.py",
+    "test_server_cli.py",
+    "test_docs.py",
 )
 """The order pytest-xdist hands whole files to the tests env's workers (``--dist loadfile
 --no-loadscope-reorder``), from CPU and wall time measured per file; the other files follow in
