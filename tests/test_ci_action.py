@@ -193,12 +193,13 @@ def test_a_failing_run_exits_1_with_its_report(tmp_path: Path, server: MutationS
             model=server.model,
             level="schema",
             report_dir="out/report",
-            args=SMALL,
+            args=f"{SMALL} --fail-fast",  # what a CI gate may want: the first failure, sooner
         )
     assert result.code == 1, result.output
     report = json.loads((result.report_dir / "report.json").read_text())
     failed = {r["name"] for r in report["results"] if r["verdict"] == "failed"}
     assert "status_code_conformance" in failed
+    assert any(note.startswith("fail fast:") for note in report["notes"])
     assert "$CHAT_TEXT_TOKEN" in (result.report_dir / "report.json").read_text()
     assert 'failures="0"' not in (result.report_dir / "junit.xml").read_text()
     assert result.outputs == {"exit-code": "1", "report-dir": "out/report"}
