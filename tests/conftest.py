@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 import subprocess
 from pathlib import Path
@@ -41,6 +42,16 @@ ORDER = (
 --no-loadscope-reorder``), from CPU and wall time measured per file; the other files follow in
 their usual order, short ones last, so the workers finish together. A stale list costs time,
 never a test."""
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The garbage collector, tuned for a test process: what the imports and the collection
+    made lives to the end (frozen: the collector no longer walks it), and a young generation
+    of 20,000 objects instead of 700 (the suite's runs allocate millions of short-lived ones).
+    About 5% less CPU for the conformance runs the tests make in-process; no test relies on
+    when a cycle is collected."""
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 1_000)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
