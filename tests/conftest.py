@@ -68,7 +68,7 @@ def node_tools() -> Path:
     installing, this waits for it, so the tests that need Node's tools can start with the rest
     instead of waiting for ``npm ci`` first. Skips, saying why, where Node or npm is missing.
     """
-    missing = [tool for tool in ("node", "npm", "flock") if shutil.which(tool) is None]
+    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
     if missing:
         pytest.skip(f"{', '.join(missing)} not installed: node_modules/ (npm ci) cannot be set up")
     proc = subprocess.run(
