@@ -543,7 +543,10 @@ def test_a_column_whose_tool_is_missing_is_skipped_with_the_reason(
 
 
 def test_check_results_fails_on_stale_tables_and_write_results_fixes_them(
-    corpus: Corpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    corpus: Corpus,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """--write-results / --check-results on a small repository: the spec's examples through
     the two Python columns (every column there is)."""
@@ -569,13 +572,19 @@ def test_check_results_fails_on_stale_tables_and_write_results_fixes_them(
     assert "| `python-generated` | chat_text_client, openapi-python-client" in readme
     assert "| 12 | 0 | 1 | 0 | 0 |" in readme  # same, known, n/a, differs, crashes
     assert clients_cli.main([*args, "--check-results"]) == 0
+    capsys.readouterr()
     (tmp_path / "README.md").write_text(readme.replace("| 12 | 0 |", "| 13 | 0 |"))
     assert clients_cli.main([*args, "--check-results"]) == 1
+    stale = [line for line in capsys.readouterr().out.splitlines() if line.startswith("STALE")]
+    assert [line.split()[1] for line in stale] == ["README.md"]
+    # checking writes nothing: the stale table is still there
+    assert "| 13 | 0 |" in (tmp_path / "README.md").read_text()
     (tmp_path / "README.md").write_text(readme)
     assert (
         "`spec-example-200-counting` | spec-example | value | n/a |"
         in (tmp_path / "clients" / "results.md").read_text()
     )
-    assert clients_cli.main([*args, "--check-results"]) == 0
     (tmp_path / "docs" / "languages.md").write_text(docs.replace("12 same", "11 same"))
     assert clients_cli.main([*args, "--check-results"]) == 1
+    stale = [line for line in capsys.readouterr().out.splitlines() if line.startswith("STALE")]
+    assert [line.split()[1] for line in stale] == ["docs/languages.md"]
