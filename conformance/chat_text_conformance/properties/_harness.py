@@ -187,7 +187,7 @@ class Session:
         timeout = target.request_timeout
         # no redirects, no retries, no proxies from the environment; one connection per worker
         self.pool = urllib3.PoolManager(
-            num_pools=2,
+            num_pools=1,  # one host: the target's
             maxsize=max(1, workers),
             block=True,
             timeout=urllib3.Timeout(connect=timeout, read=timeout),
