@@ -1,8 +1,10 @@
 """Benchmark ``--workers`` against a slow server: the default level against the reference
-server with an injected latency per response (300 ms by default, as a real LLM answers), once
-with 1 worker and once with N, and compare the verdicts.
+server with an injected latency per response (800 ms by default, a slow model's time to first
+token), once with 1 worker and once with N (default ``auto``, the CLI's default: adaptive, from
+8 in flight), and compare the verdicts.
 
-    python scripts/bench_workers.py [--latency 0.3] [--workers 8] [--seed 1] [--skip-sequential]
+    python scripts/bench_workers.py [--latency 0.8] [--workers auto|N] [--seed 1]
+        [--skip-sequential]
 
 Prints the wall time of each run, their ratio, the requests each sent, and whether every check
 got the same verdict; exits 1 when the verdicts differ or the N-worker run is over its budget
@@ -40,7 +42,7 @@ def slow(app: App, latency: float) -> App:
 
 
 def _run(
-    url: str, workers: int, seed: int, max_examples: int, verbose: bool = False
+    url: str, workers: int | str, seed: int, max_examples: int, verbose: bool = False
 ) -> tuple[float, Any]:
     from chat_text_conformance import Level, Target, run
 
@@ -59,10 +61,14 @@ def _run(
     return time.perf_counter() - started, report
 
 
+def _workers(text: str) -> int | str:
+    return "auto" if text == "auto" else int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--latency", type=float, default=0.3)
-    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--latency", type=float, default=0.8)
+    parser.add_argument("--workers", type=_workers, default="auto")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--max-examples", type=int, default=25)
     parser.add_argument("--budget", type=float, default=60.0)
@@ -74,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     from chat_text_server import create_app
     from chat_text_server.testing import running_server
 
-    runs: dict[int, tuple[float, Any]] = {}
+    runs: dict[int | str, tuple[float, Any]] = {}
     with running_server(slow(create_app([TOKEN]), args.latency), tokens=[TOKEN]) as url:
         order = [args.workers] if args.skip_sequential else [args.workers, 1]
         for workers in order:
@@ -82,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             wall, report = runs[workers]
             requests = report.cases
             print(
-                f"workers={workers:<3} wall {wall:7.1f}s  verdict "
+                f"workers={workers!s:<4} wall {wall:7.1f}s  verdict "
                 f"{'PASSED' if report.ok else 'FAILED'}  schemathesis requests {requests}",
                 flush=True,
             )

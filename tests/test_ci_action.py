@@ -172,7 +172,7 @@ def test_a_passing_run(tmp_path: Path, server: MutationServer) -> None:
     assert {"report.json", "junit.xml"} <= {p.name for p in result.report_dir.iterdir()}
     report = json.loads((result.report_dir / "report.json").read_text())
     assert report["ok"] is True
-    assert (report["level"], report["seed"], report["workers"]) == ("schema", 1, 1)
+    assert (report["level"], report["seed"], report["workers"]) == ("schema", 1, "auto")
     assert (report["base_url"], report["model"]) == (server.base_url, server.model)
     assert "<testsuite" in (result.report_dir / "junit.xml").read_text()
     if (ROOT / "conformance" / "chat_text_conformance" / "report_html.py").exists():

@@ -59,10 +59,12 @@ def test_a_request_budget_is_never_exceeded_beyond_requests_in_flight(
         base, Level.SEMANTIC, max_examples=25, seed=SEED, max_requests=budget, workers=workers
     )
     assert report.cost is not None
-    # schemathesis stops its three engines after the requests in flight (one each)
-    assert report.cost.total_requests <= budget + 3
+    # schemathesis stops its engines after the requests in flight (one each): three, as a
+    # budgeted run does not split the coverage shards whatever the workers
+    engines = 3
+    assert report.cost.total_requests <= budget + engines
     schemathesis = sum(n for p, n in report.cost.requests.items() if p.startswith("schemathesis"))
-    assert schemathesis <= int(budget * SCHEMATHESIS_SHARE) + 3
+    assert schemathesis <= int(budget * SCHEMATHESIS_SHARE) + engines
     assert any("budget" in note for note in report.notes)
     starved = [r for r in report.results if r.verdict == "not exercised" and "budget" in r.why_not]
     assert starved, "a check whose share ran out says so"

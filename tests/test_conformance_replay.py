@@ -114,7 +114,7 @@ def test_report_dir_holds_the_full_report(long_body_run: Run, server: MutationSe
     assert data["ok"] is False
     assert data["base_url"] == server.base_url
     assert (data["model"], data["level"], data["seed"]) == (MODEL, "semantic", 1)
-    assert (data["max_examples"], data["workers"], data["context_length"]) == (2, 1, None)
+    assert (data["max_examples"], data["workers"], data["context_length"]) == (2, "auto", None)
     assert any("context length is unknown" in note for note in data["notes"])
     verdicts = {r["name"]: r["verdict"] for r in data["results"]}
     assert verdicts["usage_total_is_sum"] == "failed"

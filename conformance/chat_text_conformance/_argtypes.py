@@ -8,7 +8,7 @@ import math
 import os
 from pathlib import Path
 
-__all__ = ["positive_float", "positive_int", "report_dir_problem"]
+__all__ = ["non_negative_float", "positive_float", "positive_int", "report_dir_problem", "workers"]
 
 
 def positive_int(text: str) -> int:
@@ -29,6 +29,28 @@ def positive_float(text: str) -> float:
     if not value > 0 or math.isinf(value):
         raise argparse.ArgumentTypeError(f"must be a number greater than 0, got {text}")
     return value
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"must be a number of 0 or more, got {text}")
+    return value
+
+
+def workers(text: str) -> int | str:
+    """``auto`` or a whole number of at least 1."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"'auto' or a whole number of at least 1, got {text!r}"
+        ) from None
 
 
 def report_dir_problem(folder: Path) -> str | None:

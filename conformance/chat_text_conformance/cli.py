@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import report as reports
-from ._argtypes import positive_float, positive_int, report_dir_problem
+from ._argtypes import non_negative_float, positive_float, positive_int, report_dir_problem
+from ._argtypes import workers as workers_type
+from .pacing import AUTO_CEILING, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_WAIT
 from .results import CheckResult, RunReport
 from .target import Level, Target
 
@@ -119,11 +121,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--workers",
-        type=positive_int,
-        default=1,
+        type=workers_type,
+        default="auto",
+        metavar="N|auto",
         help=(
-            "requests in flight at a time, in schemathesis and in the properties (default 1); "
-            "raise it for servers that take hundreds of milliseconds per answer"
+            "requests in flight at a time, in schemathesis and in the properties. auto "
+            f"(default): start at {DEFAULT_MAX_IN_FLIGHT}, halve on each 429/503, grow by one "
+            f"per round of answers without one, up to {AUTO_CEILING} (one at a time against the "
+            "embedded server, called in-process); N: at most N (--workers 1: one after another)"
+        ),
+    )
+    run.add_argument(
+        "--max-rate",
+        type=positive_float,
+        metavar="PER_SECOND",
+        help="send at most this many requests per second, across all workers (a known quota)",
+    )
+    run.add_argument(
+        "--max-wait",
+        type=non_negative_float,
+        default=DEFAULT_MAX_WAIT,
+        metavar="SECONDS",
+        help=(
+            "seconds the run may spend, in all, waiting out 429/503 answers as their "
+            f"Retry-After says (default {DEFAULT_MAX_WAIT:g}); past it a busy answer is "
+            "inconclusive evidence, never a failure"
         ),
     )
     run.add_argument(
@@ -272,6 +294,8 @@ def _execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 progress=say,
                 max_time=args.max_time,
                 workers=args.workers,
+                max_rate=args.max_rate,
+                max_wait=args.max_wait,
                 max_requests=args.max_requests,
                 max_tokens=args.max_tokens,
                 fail_fast=args.fail_fast,

@@ -575,6 +575,12 @@ def _reachable(base_url: str, timeout: float) -> None:
         raise ReplayError(f"cannot reach {base_url}: {exc.strerror or exc}") from None
 
 
+def _workers(value: Any) -> int:
+    """The report's ``workers`` as a number of requests in flight (``"auto"``: one at a time,
+    which is what a replay of a few cases needs)."""
+    return value if isinstance(value, int) and value >= 1 else 1
+
+
 def _settings(args: argparse.Namespace, data: dict[str, Any], folder: Path | None) -> _Settings:
     token = args.token or os.environ.get(TOKEN_ENV)
     if not token:
@@ -596,7 +602,7 @@ def _settings(args: argparse.Namespace, data: dict[str, Any], folder: Path | Non
         level=level,
         seed=seed if isinstance(seed, int) else None,
         max_examples=max(1, int(data.get("max_examples") or 1)),
-        workers=max(1, int(data.get("workers") or 1)),
+        workers=_workers(data.get("workers")),
         request_timeout=args.request_timeout,
         report_dir=folder,
         client=httpx.Client(

@@ -138,6 +138,9 @@ def summary_text(
         lines.append(report.cost.summary() + f"; {report.duration:.1f}s")
         by_phase = ", ".join(f"{p} {n}" for p, n in sorted(report.cost.requests.items()))
         lines.append(f"  requests by phase: {by_phase}")
+    pacing = report.pacing.summary() if report.pacing is not None else ""
+    if pacing:
+        lines.append(pacing)
     if report.coverage is not None and report.setup_error is None:
         lines.extend(report.coverage.summary())
     if not report.coverage_ok:
@@ -267,6 +270,21 @@ def _cost_properties(report: RunReport) -> list[tuple[str, str]]:
     return pairs
 
 
+def _pacing_properties(report: RunReport) -> list[tuple[str, str]]:
+    """Busy answers and waits as JUnit properties (``pacing.rate_limited``, ...)."""
+    if report.pacing is None:
+        return []
+    data = report.pacing.to_json()
+    pairs = [
+        (f"pacing.{key}", str(value))
+        for key, value in data.items()
+        if key not in ("by_status", "concurrency") and value is not None
+    ]
+    pairs += [(f"pacing.rate_limited.{s}", str(n)) for s, n in data["by_status"].items()]
+    pairs += [(f"pacing.concurrency.{k}", str(v)) for k, v in data["concurrency"].items()]
+    return pairs
+
+
 def _exchange_properties(report: RunReport) -> list[tuple[str, str]]:
     """The validation proxy's exchanges by outcome as JUnit properties (``proxy.exchanges``,
     ``proxy.outcome.violation``, ...)."""
@@ -322,6 +340,7 @@ def to_json(report: RunReport, *, report_dir: str | Path | None = None) -> dict[
         "cost": None
         if report.cost is None
         else {**report.cost.to_json(), "wall_seconds": round(report.duration, 3)},
+        "pacing": None if report.pacing is None else report.pacing.to_json(),
         "coverage": None if report.coverage is None else report.coverage.to_json(),
         "min_coverage": report.min_coverage,
         "coverage_ok": report.coverage_ok,
@@ -396,6 +415,7 @@ def write_junit_xml(
         ("workers", str(report.workers)),
         ("cases", str(report.cases)),
         *_cost_properties(report),
+        *_pacing_properties(report),
         *_exchange_properties(report),
         *_coverage_properties(report),
     ):

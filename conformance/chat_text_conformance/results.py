@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .cost import Cost
     from .coverage import SpecCoverage
+    from .pacing import PacingStats
 
 TOKEN_PLACEHOLDER = "$CHAT_TEXT_TOKEN"  # noqa: S105 - the shell variable reproducers use
 """What reproducers and reports show in place of the bearer token."""
@@ -297,7 +298,9 @@ class RunReport:
     base_url: str = ""
     """The target's base URL (for ``replay``)."""
     model: str = ""
-    workers: int = 1
+    workers: int | str = 1
+    """Requests in flight the run was given: a number or ``"auto"`` (what the adaptive
+    concurrency did is in ``pacing``)."""
     context_length: int | None = None
     """The model's context window the run was given (``replay`` re-runs properties with it)."""
     cost: Cost | None = None
@@ -310,6 +313,8 @@ class RunReport:
     """The validation proxy's exchanges, one per relayed request (``None`` for suite runs)."""
     started_at: float | None = None
     """Unix time the run started (``None``: not recorded)."""
+    pacing: PacingStats | None = None
+    """Busy answers (429, 503) met, re-sent and waited out; the requests in flight."""
 
     @property
     def coverage_ok(self) -> bool:

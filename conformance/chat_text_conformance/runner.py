@@ -2,126 +2,59 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
-import httpx
-
-import chat_text_spec
+from typing import Any, Literal
 
 from . import checks
 from .checks.builtins import PREFLIGHT
 from .cost import SCHEMATHESIS_SHARE, Meter
 from .coverage import SpecCoverage
+from .pacing import AUTO_CEILING, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_WAIT, Pacer
+from .probe import base_url_of, preflight
 from .properties import PropertyOutcome, run_properties
-from .reproducer import curl_command
-from .results import CheckResult, Failure, RequestRecord, RunReport, redact_token
+from .results import CheckResult, RunReport
 from .schemathesis_adapter import SchemathesisOutcome, prepare_schemathesis, run_schemathesis
-from .target import Level, Target, tls_context
+from .target import Level, Target
 
-__all__ = ["PREFLIGHT_CHECK", "preflight", "run"]
+__all__ = ["PREFLIGHT_CHECK", "Workers", "preflight", "run"]
 
 PREFLIGHT_CHECK = PREFLIGHT
 """Name of the first check: one valid request, answered 2xx with the given token and model."""
 
-
-def _minimal_body(model: str) -> dict[str, Any]:
-    """The spec's first request example, pinned to ``model``."""
-    body_spec = chat_text_spec.resolve(chat_text_spec.operation()["requestBody"])
-    examples = body_spec["content"]["application/json"].get("examples", {})
-    for example in examples.values():
-        value = chat_text_spec.resolve(example).get("value")
-        if isinstance(value, dict) and not value.get("stream"):
-            return {**value, "model": model}
-    raise ValueError("the spec has no non-streaming request example to use as a pre-flight")
+Workers = int | Literal["auto"]
+"""Requests in flight: a number (at most that many), or ``"auto"``: adaptive, starting at
+:data:`~chat_text_conformance.pacing.DEFAULT_MAX_IN_FLIGHT`, halved on busy answers, grown by
+one per round answered without one up to :data:`~chat_text_conformance.pacing.AUTO_CEILING`
+(one at a time against a target called in-process, where nothing waits to overlap)."""
 
 
-def preflight(target: Target, meter: Meter | None = None) -> tuple[CheckResult, str | None]:
-    """Send one valid request; a set-up problem (unreachable, token or model refused) is returned
-    as a message so the run stops early instead of reporting hundreds of identical failures."""
-    import json
-
-    result = CheckResult(name=PREFLIGHT_CHECK, group="schema")
-    body = _minimal_body(target.model)
-    url = target.base_url.rstrip("/") + chat_text_spec.OPERATION_PATH
-    headers = {"Authorization": f"Bearer {target.token}", "Content-Type": "application/json"}
-    payload = json.dumps(body).encode()
-    record = RequestRecord.build(
-        "POST", chat_text_spec.OPERATION_PATH, headers, payload, target.token
+def pacer_for(
+    workers: Workers,
+    *,
+    in_process: bool = False,
+    max_rate: float | None = None,
+    max_wait: float = DEFAULT_MAX_WAIT,
+    deadline: float | None = None,
+) -> Pacer:
+    """The run's pacer for ``workers`` (see :data:`Workers`)."""
+    start = None
+    if workers == "auto":
+        ceiling, adaptive = (1, False) if in_process else (AUTO_CEILING, True)
+        start = None if in_process else DEFAULT_MAX_IN_FLIGHT
+    else:
+        ceiling, adaptive = max(1, int(workers)), False
+    return Pacer(
+        max_in_flight=ceiling,
+        start_in_flight=start,
+        adaptive=adaptive,
+        max_rate=max_rate,
+        max_wait=max_wait,
+        deadline=deadline,
     )
-    reproducer = curl_command(target.base_url, record)
-
-    def fail(message: str, expected: str, actual: str) -> tuple[CheckResult, str]:
-        result.record_failure(
-            Failure(
-                PREFLIGHT_CHECK,
-                message,
-                expected=expected,
-                actual=actual,
-                reproducer=reproducer,
-                request=record,
-            )
-        )
-        return result, message
-
-    try:
-        response = httpx.post(
-            url,
-            content=payload,
-            headers=headers,
-            timeout=target.request_timeout,
-            verify=tls_context(),
-        )
-    except httpx.TimeoutException:
-        return fail(
-            f"{url} did not answer within {target.request_timeout:g}s",
-            "an HTTP response",
-            "timeout",
-        )
-    except httpx.HTTPError as exc:
-        reason = redact_token(str(exc), target.token) or type(exc).__name__
-        return fail(f"cannot reach {url}: {reason}", "an HTTP response", type(exc).__name__)
-    status = response.status_code
-    if meter is not None:
-        meter.record(
-            request_bytes=len(payload),
-            status=status,
-            content_type=response.headers.get("content-type", ""),
-            body=response.content,
-            phase="pre-flight",
-            request=body,
-            headers=response.headers.items(),
-        )
-    text = redact_token(response.text[:300], target.token)
-    if status in (401, 403):
-        return fail(
-            f"the server rejected the token (HTTP {status}); check --token / CHAT_TEXT_TOKEN",
-            "HTTP 2xx for a valid request with the given token",
-            f"HTTP {status}: {text}",
-        )
-    if status == 404:
-        return fail(
-            f"the server does not serve model {target.model!r} (HTTP 404); check --model",
-            "HTTP 2xx for a valid request to the given model",
-            f"HTTP 404: {text}",
-        )
-    if not 200 <= status < 300:
-        result.record_failure(
-            Failure(
-                PREFLIGHT_CHECK,
-                f"a minimal valid request was answered HTTP {status}",
-                expected="HTTP 2xx",
-                actual=f"HTTP {status}: {text}",
-                reproducer=reproducer,
-                request=record,
-            )
-        )
-        return result, None
-    result.record_pass()
-    return result, None
 
 
 def _ordered(results: dict[str, CheckResult], level: Level) -> list[CheckResult]:
@@ -147,10 +80,12 @@ def run(
     progress: Callable[[str], None] | None = None,
     max_time: float | None = None,
     app: Any = None,
-    workers: int = 1,
+    workers: Workers = 1,
     max_requests: int | None = None,
     max_tokens: int | None = None,
     fail_fast: bool = False,
+    max_rate: float | None = None,
+    max_wait: float = DEFAULT_MAX_WAIT,
 ) -> RunReport:
     """Run the conformance suite against ``target``.
 
@@ -163,7 +98,9 @@ def run(
 
     ``max_time`` bounds the schemathesis part and, separately, the properties, in seconds;
     ``app`` (an ASGI app; default ``target.app``) sends the schemathesis part in-process
-    instead of over HTTP; ``workers`` requests are in flight at a time. ``max_requests`` and
+    instead of over HTTP; ``workers`` requests are in flight at a time (:data:`Workers`;
+    ``max_rate``: at most that many per second; busy answers are waited out within ``max_wait``
+    seconds in all, see :mod:`chat_text_conformance.pacing`). ``max_requests`` and
     ``max_tokens`` are budgets (see :mod:`chat_text_conformance.cost` for how they are
     divided); the report's ``cost`` says what was spent. ``fail_fast`` stops the run at its first
     failed check: schemathesis first, then the properties only if it found nothing (one part
@@ -176,6 +113,18 @@ def run(
             progress(line)
 
     started = time.monotonic()
+    base_url, url_note = base_url_of(target.base_url)
+    if base_url != target.base_url:
+        target = dataclasses.replace(target, base_url=base_url)
+    in_process = (app if app is not None else target.app) is not None
+    pacer = pacer_for(
+        workers,
+        in_process=in_process,
+        max_rate=max_rate,
+        max_wait=max_wait,
+        deadline=None if max_time is None else started + 2 * max_time,
+    )
+    threads = pacer.ceiling
     report = RunReport(
         target=f"{target.base_url} model={target.model}",
         level=level.value,
@@ -187,13 +136,18 @@ def run(
         context_length=target.context_length,
         started_at=time.time(),
     )
+    report.pacing = pacer.stats
+    if url_note is not None:
+        report.notes.append(url_note)
+        say(url_note)
     coverage = SpecCoverage()
     meter = Meter(max_requests, max_tokens, observers=(coverage.observe,))
     report.cost = meter.cost
     report.coverage = coverage
     say(f"pre-flight: one valid request to {target.base_url} (model {target.model})")
-    result, setup_error = preflight(target, meter)
-    report.results.append(result)
+    probed = preflight(target, meter, pacer)
+    report.results.append(probed.result)
+    setup_error = probed.setup_error
     if setup_error is not None:
         report.setup_error = setup_error
         report.duration = time.monotonic() - started
@@ -203,7 +157,7 @@ def run(
     context = checks.RunContext(context_length=target.context_length, token=target.token)
     say(
         f"schemathesis: all phases, max {max_examples} example(s) per phase, seed {seed}, "
-        f"{workers} worker(s)"
+        f"{'adaptive, at most ' if pacer.adaptive else ''}{threads} request(s) in flight"
     )
     importlib.import_module("schemathesis")  # its import is start-up, not test time
 
@@ -216,6 +170,9 @@ def run(
         app=app if app is not None else target.app,
         meter=meter,
         fail_fast=fail_fast,
+        pacer=pacer,
+        workers=threads,
+        split=max_requests is None and max_tokens is None,
     )
     if max_requests is not None or max_tokens is not None:
         meter.limit(
@@ -234,7 +191,7 @@ def run(
             context=context,
             max_time=max_time,
             app=app if app is not None else target.app,
-            workers=workers,
+            workers=threads,
             progress=progress,
             prepared=prepared,
         )
@@ -256,10 +213,11 @@ def run(
             seed=seed,
             time_budget=max_time,
             on_result=on_result,
-            workers=workers,
+            workers=threads,
             context=context,
             meter=meter,
             fail_fast=fail_fast,
+            pacer=pacer,
         )
 
     if fail_fast:
@@ -277,7 +235,7 @@ def run(
                     "fail fast: the properties stopped at the first that failed (those after "
                     "it were not run)"
                 )
-    elif workers > 1:
+    elif threads > 1:
         # independent parts: a slow server's latency overlaps
         with ThreadPoolExecutor(max_workers=2) as pool:
             pending = pool.submit(schemathesis_part)

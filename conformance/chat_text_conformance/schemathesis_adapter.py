@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import schemathesis
 from schemathesis.config._checks import NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES
 
 import chat_text_spec
@@ -37,6 +38,7 @@ import chat_text_spec
 from . import checks
 from .checks.builtins import DISABLED_BUILTINS, TRANSPORT
 from .cost import Meter
+from .pacing import Pacer, is_busy
 from .reproducer import curl_command
 from .results import CheckResult, Failure, RequestRecord, redact_token
 from .target import Level, Target
@@ -390,6 +392,13 @@ def _as_schemathesis_check(
         if run is None:
             return None
         exchange = run.exchange(case, response)
+        busy = checks.busy_reason(exchange.status) if is_busy(exchange.status) else None
+        if busy is not None:
+            with run.lock:
+                if (exchange.key, rule.id) not in run._judged:
+                    run._judged[(exchange.key, rule.id)] = True
+                    run.result(rule.id).record_inconclusive(busy)
+            return None
         first_time = False
         with run.lock:
             if (exchange.key, rule.id) not in run._judged:
@@ -630,6 +639,47 @@ def _meter_calls(schema: Any, meter: Meter, phase: str) -> None:
     schema.hook("after_call")(after_call)
 
 
+class _PacedTransport:
+    """schemathesis's transport for one schema, each send through the run's :class:`Pacer`:
+    a busy answer (429, 503) is waited out and the same request sent again, so the engine and
+    its checks see only the answer that came after (or, when waiting more is not allowed, the
+    busy answer, which is then judged by no rule: see :func:`_consume`)."""
+
+    def __init__(self, inner: Any, pacer: Pacer, on_busy: Callable[[Any], None]) -> None:
+        self._inner = inner
+        self._pacer = pacer
+        self._on_busy = on_busy
+
+    def send(self, case: Any, **kwargs: Any) -> Any:
+        # ``send`` pops and fills its keyword arguments: every attempt gets a fresh copy
+        return self._pacer.call(
+            lambda: self._inner.send(case, **dict(kwargs)),
+            lambda response: int(response.status_code),
+            lambda response: response.headers,
+            on_busy=self._on_busy,
+            first=True,  # each engine sends one case after another
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _pace(schema: Any, pacer: Pacer, on_busy: Callable[[Any], None]) -> None:
+    """Send every HTTP request of ``schema``'s engine through ``pacer``.
+
+    schemathesis takes an operation's transport from its schema's ``transport`` property (for
+    HTTP; an in-process app is called through the transport ``schemathesis.transport.get``
+    gives, which is not paced: the embedded reference server is never busy), so the schema is
+    given a subclass whose property wraps it."""
+    base = type(schema)
+    unpaced = base.transport.fget
+
+    def transport(self: Any) -> _PacedTransport:
+        return _PacedTransport(unpaced(self), pacer, on_busy)
+
+    schema.__class__ = type(f"Paced{base.__name__}", (base,), {"transport": property(transport)})
+
+
 @dataclass
 class PreparedSchemathesis:
     """The schemathesis engines of one run, built (schemas loaded) but not started."""
@@ -638,6 +688,69 @@ class PreparedSchemathesis:
     engines: list[tuple[str, Any]]
     meter: Meter | None = None
     fail_fast: bool = False
+
+
+def partitions(workers: int) -> int:
+    """Into how many engines each coverage shard is split for ``workers`` requests in flight.
+
+    schemathesis sends one operation's cases one after another, and this API has one operation:
+    a shard of 80 cases against a model that takes a second per answer would take 80 s whatever
+    the workers. Split, each engine generates the same cases (the coverage phase is
+    deterministic) and sends only its part (:func:`partition_of`)."""
+    return 1 if workers < 4 else min(3, workers // 2)
+
+
+def partition_of(case: Any, parts: int) -> int:
+    """Which of ``parts`` engines sends ``case``: a hash of what the request carries (stable
+    across processes and engines, unlike ``hash()``)."""
+    import hashlib
+
+    headers = sorted((str(k).lower(), str(v)) for k, v in (case.headers or {}).items())
+    text = json.dumps(
+        [case.method, case.path, headers, case.query, case.body], sort_keys=True, default=repr
+    )
+    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % parts
+
+
+LEGAL_CONTENT_TYPES = (
+    ("Content-Type", "application/json"),
+    ("Content-Type", "application/json; charset=utf-8"),
+    ("content-type", "application/json;charset=UTF-8"),
+    ("Content-Type", "Application/JSON"),
+    ("CONTENT-TYPE", 'application/json; charset="utf-8"'),
+)
+"""How a client may legally label a JSON body (RFC 9110: a media type's type and subtype are
+case-insensitive, parameters may follow, with or without a space, the value quoted or not;
+header names are case-insensitive; ``charset=utf-8`` is JSON's only encoding, RFC 8259): the
+positive requests are sent with each, so a server that refuses any fails
+``positive_data_acceptance``."""
+
+_INTEGER_FIELDS = ("max_tokens", "prompt_truncate_len")
+
+
+def vary_legal_encoding(case: Any) -> Any:
+    """Send a positive case in one of the legal encodings of the same request, chosen by a hash
+    of the case (the same choice in every run and engine): a Content-Type of
+    :data:`LEGAL_CONTENT_TYPES`, and in a fifth of them the integer fields as integral floats
+    (``64.0``: an integer to JSON Schema, so to the spec)."""
+    import hashlib
+
+    if not isinstance(case.body, dict):
+        return case
+    text = json.dumps(case.body, sort_keys=True, default=repr)
+    pick = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=4).digest(), "big")
+    name, value = LEGAL_CONTENT_TYPES[pick % len(LEGAL_CONTENT_TYPES)]
+    headers = dict(case.headers or {})
+    if not any(key.lower() == "content-type" for key in headers):
+        headers[name] = value
+        case.headers = headers
+    if pick % 5 == 0:
+        for field_name in _INTEGER_FIELDS:
+            number = case.body.get(field_name)
+            if isinstance(number, int) and not isinstance(number, bool):
+                case.body[field_name] = float(number)
+    return case
 
 
 def prepare_schemathesis(
@@ -650,15 +763,20 @@ def prepare_schemathesis(
     app: Any = None,
     meter: Meter | None = None,
     fail_fast: bool = False,
+    pacer: Pacer | None = None,
+    workers: int = 1,
+    split: bool = True,
 ) -> PreparedSchemathesis:
-    """Load the spec into one schemathesis engine per shard (:data:`SHARDS`). Done before any
-    thread starts: loading imports modules lazily, and imports must not race. ``fail_fast``:
-    the part stops after the scenario (examples, or one hypothesis test) of its first failed
-    check, and the shards not started yet do not start."""
+    """Load the spec into the schemathesis engines of :data:`SHARDS` (the coverage shards
+    split into :func:`partitions` engines for ``workers``). Done before any thread starts:
+    loading imports modules lazily, and imports must not race. ``fail_fast``: the part stops
+    after the scenario (examples, or one hypothesis test) of its first failed check, and the
+    shards not started yet do not start. ``pacer``: every HTTP request is sent through it.
+    ``split=False`` keeps one engine per shard whatever ``workers`` (a budgeted run: a small
+    share spread over many engines would stop each before its first scenario is judged)."""
     import schemathesis
     from schemathesis.config import SchemathesisConfig
     from schemathesis.engine import from_schema
-    from schemathesis.openapi.checks import RejectedPositiveData
 
     _import_ahead()
     register_checks()
@@ -667,39 +785,85 @@ def prepare_schemathesis(
     state = SchemathesisRun(context=context, level=level, base_url=target.base_url)
     streams: list[tuple[str, Any]] = []
     for mode, phases in SHARDS:
-        config = build_config(
-            target, level, max_examples=max_examples, seed=seed, fail_fast=fail_fast
-        )
-        config["generation"]["mode"] = mode
-        config["phases"] = {
-            name: {"enabled": name in phases}
-            for name in ("examples", "coverage", "fuzzing", "stateful")
-        }
-        schema = schemathesis.openapi.from_dict(
-            adapt_spec(chat_text_spec.load_spec(), target.model),
-            config=SchemathesisConfig.from_dict(config),
-        )
-        attach(schema, state)
-        if app is not None:
-            schema.app = app
-
-        @schema.hook("map_case")
-        def map_case(hook_context: Any, case: Any) -> Any:
-            case.body = pin_model(case.body, target.model)
-            return case
-
-        @schema.hook("filter_failure")
-        def filter_failure(hook_context: Any, failure: Any, case: Any, response: Any) -> bool:
-            return not (
-                isinstance(failure, RejectedPositiveData)
-                and is_documented_rejection(response, case.body, target.context_length)
+        parts = partitions(workers) if "coverage" in phases and split else 1
+        for part in range(parts):
+            config = build_config(
+                target, level, max_examples=max_examples, seed=seed, fail_fast=fail_fast
             )
-
-        if meter is not None:
-            _meter_calls(schema, meter, f"schemathesis {SHARD_NAMES[mode]}")
-        streams.append((mode, from_schema(schema)))
+            config["generation"]["mode"] = mode
+            # the examples phase is not split (filter_case does not apply to it): one part sends it
+            enabled = [p for p in phases if p == "coverage" or part == 0]
+            config["phases"] = {
+                name: {"enabled": name in enabled}
+                for name in ("examples", "coverage", "fuzzing", "stateful")
+            }
+            schema = schemathesis.openapi.from_dict(
+                adapt_spec(chat_text_spec.load_spec(), target.model),
+                config=SchemathesisConfig.from_dict(config),
+            )
+            attach(schema, state)
+            if app is not None:
+                schema.app = app
+            _add_hooks(schema, target, positive=mode == "positive", part=part, parts=parts)
+            phase = f"schemathesis {SHARD_NAMES[mode]}"
+            if meter is not None:
+                _meter_calls(schema, meter, phase)
+            if pacer is not None:
+                _pace(schema, pacer, _busy_meter(meter, phase))
+            label = mode if parts == 1 else f"{mode} {part + 1}/{parts}"
+            streams.append((label, from_schema(schema)))
 
     return PreparedSchemathesis(state, streams, meter, fail_fast)
+
+
+def _add_hooks(
+    schema: schemathesis.BaseSchema, target: Target, *, positive: bool, part: int, parts: int
+) -> None:
+    from schemathesis.openapi.checks import RejectedPositiveData
+
+    if parts > 1:
+
+        @schema.hook("filter_case")
+        def filter_case(hook_context: Any, case: Any) -> bool:
+            return partition_of(case, parts) == part
+
+    @schema.hook("map_case")
+    def map_case(hook_context: Any, case: Any) -> Any:
+        case.body = pin_model(case.body, target.model)
+        return vary_legal_encoding(case) if positive else case
+
+    @schema.hook("filter_failure")
+    def filter_failure(hook_context: Any, failure: Any, case: Any, response: Any) -> bool:
+        if is_busy(int(getattr(response, "status_code", 0))):
+            return False  # a busy answer is never judged (see _consume)
+        return not (
+            isinstance(failure, RejectedPositiveData)
+            and is_documented_rejection(response, case.body, target.context_length)
+        )
+
+
+def _busy_meter(meter: Meter | None, phase: str) -> Callable[[Any], None]:
+    """Counts a busy answer the pacer waited out (the engine sees only the answer after it)."""
+
+    def count(response: Any) -> None:
+        if meter is None:
+            return
+        request = getattr(response, "request", None)
+        body = getattr(request, "body", None) or b""
+        meter.record(
+            request_bytes=len(body.encode() if isinstance(body, str) else body),
+            status=int(response.status_code),
+            content_type=_header(response.headers, "content-type"),
+            body=bytes(response.content or b""),
+            part="schemathesis",
+            phase=phase,
+            headers=(
+                (str(k), str(v[0] if isinstance(v, list | tuple) and v else v))
+                for k, v in response.headers.items()
+            ),
+        )
+
+    return count
 
 
 def run_schemathesis(
@@ -823,6 +987,14 @@ def run_schemathesis(
     return outcome
 
 
+def _busy_reason(interaction: Any) -> str | None:
+    """Why an interaction is no evidence: its answer was busy (429, 503) even after the waits
+    the run allows; ``None`` otherwise."""
+    response = getattr(interaction, "response", None)
+    status = int(getattr(response, "status_code", 0) or 0)
+    return checks.busy_reason(status) if is_busy(status) else None
+
+
 def _consume(
     stream: Any,
     outcome: SchemathesisOutcome,
@@ -857,7 +1029,12 @@ def _consume(
             with state.lock:
                 outcome.cases += len(recorder.interactions)
             for case_id, nodes in recorder.checks.items():
+                busy = _busy_reason(recorder.interactions.get(case_id))
                 for node in nodes:
+                    if busy is not None and node.name not in _RESPONSE_IDS:
+                        with state.lock:
+                            state.result(node.name).record_inconclusive(busy)
+                        continue
                     if node.name in _RESPONSE_IDS:
                         # judged and recorded by the check itself, with its request
                         if node.failure_info is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..pacing import is_busy
 from ..target import Level
 from . import answer, builtins, schema, streaming, usage
 from .exchange import (
@@ -38,6 +39,7 @@ __all__ = [
     "Source",
     "answer",
     "builtins",
+    "busy_reason",
     "catalogue",
     "declare",
     "get",
@@ -69,13 +71,26 @@ RESPONSE_RULES: tuple[Rule, ...] = tuple(r for r in PER_RESPONSE_RULES if r.kind
 """The per-response LLM rules (also registered as schemathesis checks), in report order."""
 
 
+def busy_reason(status: int) -> str:
+    """What a rule says of a busy answer (429, 503) that the run could not wait out."""
+    return (
+        f"rate-limited: answered {status} even after the waits the run allows (429 and 503 are "
+        "documented answers to any request, so they are no evidence either way)"
+    )
+
+
 def judge(
     exchange: Exchange, level: Level = Level.SEMANTIC, rules: Iterable[Rule] | None = None
 ) -> dict[str, Outcome]:
-    """Apply every per-response rule of ``level`` (or ``rules``) to one exchange."""
+    """Apply every per-response rule of ``level`` (or ``rules``) to one exchange. A busy answer
+    (429, 503) is judged by none: each rule is inconclusive for it."""
     outcome: dict[str, Outcome] = {}
+    busy = busy_reason(exchange.status) if is_busy(exchange.status) else None
     for item in PER_RESPONSE_RULES if rules is None else rules:
         if not runs_at(item, level) or item.check is None:
+            continue
+        if busy is not None:
+            outcome[item.id] = Inconclusive(busy)
             continue
         try:
             held = item.check(exchange)

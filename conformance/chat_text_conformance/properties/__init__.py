@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .. import checks
 from ..cost import Meter
+from ..pacing import Pacer
 from ..results import CheckResult, Failure
 from ..target import Level, Target
 from . import context as window  # noqa: F401 - importing a theme registers its properties
@@ -68,6 +70,7 @@ def run_properties(
     workers: int = 1,
     context: checks.RunContext | None = None,
     meter: Meter | None = None,
+    pacer: Pacer | None = None,
 ) -> PropertyOutcome:
     """Run every property of ``level`` (none at the schema level) against ``target``.
 
@@ -79,7 +82,8 @@ def run_properties(
     property (or per-response rule) that fails. ``workers`` requests are sent at a time.
     ``context`` is the run's shared rule state (unique ids across the whole run); ``meter``
     counts what is spent and holds each property to its share of the budget (see
-    :mod:`chat_text_conformance.cost`).
+    :mod:`chat_text_conformance.cost`); ``pacer`` paces what is sent (default: ``workers`` in
+    flight, busy answers waited out).
     """
     outcome = PropertyOutcome()
     if level is Level.SCHEMA:
@@ -94,8 +98,27 @@ def run_properties(
         if r.id in wanted and (only is None or r.id in only)
     ]
     deadline = None if time_budget is None else time.monotonic() + time_budget
-    session = Session(target, deadline, workers=workers, meter=meter)
+    session = Session(target, deadline, workers=workers, meter=meter, pacer=pacer)
     ledger = Ledger(level, target.base_url)
+
+    def start(item: Property) -> PropertyRun:
+        run = PropertyRun(
+            target, level, max(1, max_examples), seed, session, ledger, context, workers
+        )
+        run.result = CheckResult(item.name, GROUP)
+        return run
+
+    budgeted = meter is not None and meter.left() != (None, None)
+    if workers > 1 and not fail_fast and not budgeted:
+        # independent properties side by side: a slow server's waits overlap (what is in
+        # flight stays within the pacer's limit; inputs they share are built once, locked)
+        try:
+            outcome.properties = _side_by_side(selected, start, on_result)
+        finally:
+            session.close()
+        outcome.responses = ledger.results
+        outcome.requests = session.sent
+        return outcome
     try:
         for position, item in enumerate(selected):
             if meter is not None:
@@ -107,10 +130,7 @@ def run_properties(
                     None if requests is None else requests // still,
                     None if tokens is None else tokens // still,
                 )
-            run = PropertyRun(
-                target, level, max(1, max_examples), seed, session, ledger, context, workers
-            )
-            run.result = CheckResult(item.name, GROUP)
+            run = start(item)
             _run_one(run, item)
             outcome.properties.append(run.result)
             if on_result is not None:
@@ -122,6 +142,25 @@ def run_properties(
     outcome.responses = ledger.results
     outcome.requests = session.sent
     return outcome
+
+
+def _side_by_side(
+    selected: Sequence[Property],
+    start: Callable[[Property], PropertyRun],
+    on_result: Callable[[CheckResult], None] | None,
+) -> list[CheckResult]:
+    """Run every property at once, each in its own thread; the results in catalogue order."""
+    runs = [start(item) for item in selected]
+
+    def one(pair: tuple[PropertyRun, Property]) -> None:
+        run, item = pair
+        _run_one(run, item)
+        if on_result is not None:
+            on_result(run.result)
+
+    with ThreadPoolExecutor(max_workers=max(1, len(runs))) as pool:
+        list(pool.map(one, zip(runs, selected, strict=True)))
+    return [run.result for run in runs]
 
 
 def _run_one(run: PropertyRun, item: Property) -> None:

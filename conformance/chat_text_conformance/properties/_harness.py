@@ -39,6 +39,7 @@ from .. import checks
 from ..checks.exchange import Inconclusive, NotApplicable
 from ..checks.registry import Source, declare
 from ..cost import Meter
+from ..pacing import Pacer, is_busy
 from ..reproducer import curl_command
 from ..results import CheckResult, Failure, RequestRecord, redact_token
 from ..target import Level, Target, tls_context
@@ -73,9 +74,6 @@ _READ_SIZE = 64 * 1024
 """The most one read returns (it returns what has arrived, often much less)."""
 # How many transport failures (timeouts, resets, refused connections) in a row mean "down".
 _DOWN_AFTER = 3
-# 429/503 are documented answers: wait as told (at most this long) and send again, this often.
-_RETRY_AFTER_CAP = 10.0
-_RETRIES = 3
 
 
 class Violation(Exception):
@@ -171,9 +169,10 @@ class Reply:
 
 
 class Session:
-    """A urllib3 connection pool with caps, a circuit breaker and at most ``workers`` requests
-    in flight (urllib3, not httpx: about half the client's CPU per request, and the properties
-    send hundreds per run; the answers are handed on as :class:`httpx.Headers`)."""
+    """A urllib3 connection pool with caps and a circuit breaker, sending through the run's
+    :class:`~chat_text_conformance.pacing.Pacer` (requests in flight, busy answers waited out)
+    (urllib3, not httpx: about half the client's CPU per request, and the properties send
+    hundreds per run; the answers are handed on as :class:`httpx.Headers`)."""
 
     def __init__(
         self,
@@ -181,6 +180,7 @@ class Session:
         deadline: float | None,
         workers: int = 1,
         meter: Meter | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.target = target
         self.url = target.base_url.rstrip("/") + chat_text_spec.OPERATION_PATH
@@ -195,7 +195,7 @@ class Session:
             ssl_context=tls_context(),
         )
         self.deadline = deadline
-        self._slots = threading.Semaphore(max(1, workers))
+        self.pacer = pacer if pacer is not None else Pacer(max_in_flight=max(1, workers))
         self._lock = threading.Lock()
         self.failures_in_a_row = 0
         self.down_reason = ""
@@ -225,17 +225,17 @@ class Session:
     ) -> Reply:
         """POST ``body`` (JSON) or raw ``content`` with ``Authorization: auth``.
 
-        ``auth="default"`` sends the target's token; ``None`` sends no header. A documented
-        ``429``/``503`` is retried after its ``Retry-After`` (capped), a few times.
+        ``auth="default"`` sends the target's token; ``None`` sends no header. A busy answer
+        (``429``/``503``) is waited out and the request sent again, as the pacer allows; the
+        reply is busy only when it could not be.
         """
-        for attempt in range(_RETRIES + 1):
-            reply = self._post_once(
+        return self.pacer.call(
+            lambda: self._post_once(
                 body, auth=auth, content=content, content_type=content_type, phase=phase
-            )
-            if reply.status not in (429, 503) or attempt == _RETRIES:
-                return reply
-            time.sleep(_retry_after(reply.headers.get("retry-after")))
-        return reply  # pragma: no cover - the loop always returns
+            ),
+            lambda reply: reply.status,
+            lambda reply: reply.headers,
+        )
 
     def _post_once(
         self,
@@ -268,27 +268,26 @@ class Session:
             sent_token = token
         elif auth is not None and auth.lower().startswith("bearer "):
             sent_token = auth[7:].strip()
-        with self._slots:
+        with self._lock:
+            self.sent += 1
+        try:
+            reply = self._read(payload, headers, record, request_json, sent_token)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             with self._lock:
-                self.sent += 1
-            try:
-                reply = self._read(payload, headers, record, request_json, sent_token)
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
-                with self._lock:
-                    self.failures_in_a_row += 1
-                    reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                    if self.failures_in_a_row >= _DOWN_AFTER:
-                        self.down_reason = (
-                            f"{self.failures_in_a_row} requests in a row got no HTTP response "
-                            f"(last: {reason})"
-                        )
-                failed = Reply(0, httpx.Headers(), b"", record, request_json, token=sent_token)
-                raise Violation(
-                    "no HTTP response",
-                    expected=f"a response within {self.target.request_timeout} s",
-                    actual=reason,
-                    reply=failed,
-                ) from None
+                self.failures_in_a_row += 1
+                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                if self.failures_in_a_row >= _DOWN_AFTER:
+                    self.down_reason = (
+                        f"{self.failures_in_a_row} requests in a row got no HTTP response "
+                        f"(last: {reason})"
+                    )
+            failed = Reply(0, httpx.Headers(), b"", record, request_json, token=sent_token)
+            raise Violation(
+                "no HTTP response",
+                expected=f"a response within {self.target.request_timeout} s",
+                actual=reason,
+                reply=failed,
+            ) from None
         with self._lock:
             self.failures_in_a_row = 0
         if self.meter is not None:
@@ -371,14 +370,6 @@ def _maybe_json(payload: bytes) -> Any:
         return json.loads(payload)
     except (ValueError, RecursionError):
         return None
-
-
-def _retry_after(value: str | None) -> float:
-    try:
-        seconds = float(value) if value is not None else 1.0
-    except ValueError:
-        seconds = 1.0
-    return max(0.0, min(_RETRY_AFTER_CAP, seconds))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -533,6 +524,8 @@ class PropertyRun:
         reply = self.session.post(body, phase=f"property {self.result.name}", **kwargs)
         if self.ledger.judge(reply, self.context):
             raise _Reported
+        if is_busy(reply.status):
+            raise Inconclusive(checks.busy_reason(reply.status))
         return reply
 
     def answer(self, reply: Reply, what: str) -> Answer:
