@@ -23,7 +23,10 @@ import pytest
 from chat_text_conformance.cli import main
 from chat_text_conformance.reproducer import INLINE_BODY_LIMIT
 from chat_text_conformance.target import Level
+from deployments import RateLimiter
 from mutations import MUTATIONS, Exchange, Mutation, MutationServer, mutation_server
+
+from chat_text_server.testing import running_server
 
 MODEL = "chat-text-mini"
 
@@ -262,6 +265,27 @@ def test_replay_exits_1_while_the_bug_is_there_and_0_once_fixed(
         if row.startswith("usage_total_is_sum ")
     )
     assert token_env not in out
+
+
+def test_replay_waits_out_a_rate_limiter_and_never_judges_a_busy_answer(
+    long_body_run: Run, server: MutationServer, token_env: str
+) -> None:
+    """Behind a gateway that answers every other request 429, the replay gives the same
+    verdicts (the busy answers waited out); behind one that answers nothing else, every case is
+    inconclusive, none fails."""
+    limiter = RateLimiter(server.app, every=2, rate=100, retry="ms")
+    with server.mutated(LONG_BODY_BUG), running_server(limiter) as url:
+        code, out, _ = _main(["replay", str(long_body_run.folder), "--base-url", url, "-q"])
+    assert code == 1, out
+    assert limiter.busy > 0
+    rows = [line for line in out.splitlines() if line.startswith("usage_total_is_sum ")]
+    assert rows and all("FAIL: usage.total_tokens" in row for row in rows)
+    storm = RateLimiter(server.app, storm=1.0, rate=1000, retry="ms")
+    with server.mutated(LONG_BODY_BUG), running_server(storm) as url:
+        code, out, _ = _main(["replay", str(long_body_run.folder), "--base-url", url, "-q"])
+    rows = [line for line in out.splitlines() if line.startswith("usage_total_is_sum ")]
+    assert rows and all("inconclusive: rate-limited: answered 429" in row for row in rows), out
+    assert code != 1 and "STILL FAILS" not in out, out
 
 
 def test_replay_reruns_a_failed_property(

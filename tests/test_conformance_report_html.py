@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import subprocess
+from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from chat_text_conformance.catalogue import get as rule
 from chat_text_conformance.checks import Exchange
 from chat_text_conformance.cli import main
 from chat_text_conformance.coverage import UNPROVOKED, SpecCoverage
+from chat_text_conformance.pacing import PacingStats
 from chat_text_conformance.report_html import render_html
 from chat_text_conformance.results import (
     CheckResult,
@@ -152,6 +154,17 @@ def test_everything_from_the_run_is_escaped_and_the_token_scrubbed() -> None:
     assert HOSTILE in _text(page)  # shown as text
     assert TOKEN not in page and TOKEN.swapcase() not in page
     assert "$CHAT_TEXT_TOKEN" in page
+
+
+def test_rate_limited_answers_and_the_wait_are_on_the_page() -> None:
+    report = _hand_report()
+    assert "rate-limited" not in render_html(report)  # nothing busy: nothing said
+    report.pacing = PacingStats(busy_answers=Counter({429: 7, 503: 2}), resent=8, gave_up=1)
+    report.pacing.waited = 12.5
+    text = _text(render_html(report))
+    assert "9rate-limited answers (429/503; waited 12.5 s)" in text  # a card: number, label
+    assert "rate-limited: 9 answer(s) (7 x 429, 2 x 503), 8 re-sent, waited 12.5s" in text
+    assert "1 left unanswered (their rules inconclusive" in text
 
 
 def test_the_page_fetches_nothing() -> None:

@@ -145,6 +145,9 @@ class PacingStats:
     max_wait: float = DEFAULT_MAX_WAIT
     budget_spent: bool = False
     """The wait budget ran out: later busy answers were handed back at once."""
+    relayed: bool = False
+    """The validation proxy's count: busy answers relayed to its clients (it sends nothing of
+    its own, so it waits for nothing)."""
 
     @property
     def busy(self) -> int:
@@ -174,8 +177,13 @@ class PacingStats:
     def summary(self) -> str:
         """One line for people: empty when nothing was rate-limited or held."""
         parts: list[str] = []
-        if self.busy:
-            statuses = ", ".join(f"{n} x {s}" for s, n in sorted(self.busy_answers.items()))
+        statuses = ", ".join(f"{n} x {s}" for s, n in sorted(self.busy_answers.items()))
+        if self.busy and self.relayed:
+            parts.append(
+                f"rate-limited: {self.busy} answer(s) ({statuses}) relayed as they were, judged "
+                "by no rule"
+            )
+        elif self.busy:
             parts.append(
                 f"rate-limited: {self.busy} answer(s) ({statuses}), {self.resent} re-sent, "
                 f"waited {self.waited:.1f}s"
@@ -183,16 +191,17 @@ class PacingStats:
             if self.gave_up:
                 why = "the wait budget ran out" if self.budget_spent else "waits or re-sends spent"
                 parts.append(f"{self.gave_up} left unanswered (their rules inconclusive: {why})")
-            if self.without_retry_after:
-                parts.append(
-                    f"{self.without_retry_after} without Retry-After (the spec requires it; "
-                    "backed off instead, not judged)"
-                )
-            if self.adaptive and self.lowest_in_flight < self.start_in_flight:
-                parts.append(
-                    f"requests in flight cut from {self.start_in_flight} to "
-                    f"{self.lowest_in_flight}, ended at {self.final_in_flight}"
-                )
+        if self.busy and self.without_retry_after:
+            parts.append(
+                f"{self.without_retry_after} without Retry-After (the spec requires it: "
+                + ("not judged" if self.relayed else "backed off instead, not judged")
+                + ")"
+            )
+        if self.busy and self.adaptive and self.lowest_in_flight < self.start_in_flight:
+            parts.append(
+                f"requests in flight cut from {self.start_in_flight} to "
+                f"{self.lowest_in_flight}, ended at {self.final_in_flight}"
+            )
         if self.max_rate is not None:
             parts.append(f"--max-rate {self.max_rate:g}/s (waited {self.rate_waited:.1f}s in all)")
         return "; ".join(parts)

@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ._argtypes import workers as workers_type
+from .pacing import DEFAULT_MAX_WAIT
+
 if TYPE_CHECKING:
     from .results import CheckResult, RunReport
     from .target import Target
@@ -52,6 +55,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--chat-text-max-examples", type=int, default=25, help="budget per phase")
     group.addoption("--chat-text-seed", type=int, default=0, help="seed (default 0)")
     group.addoption("--chat-text-request-timeout", type=float, default=10.0)
+    group.addoption(
+        "--chat-text-workers",
+        type=workers_type,
+        default="auto",
+        help="requests in flight: auto (default; adaptive, from 8) or a number",
+    )
+    group.addoption(
+        "--chat-text-max-rate", type=float, help="at most this many requests per second"
+    )
+    group.addoption(
+        "--chat-text-max-wait",
+        type=float,
+        default=DEFAULT_MAX_WAIT,
+        help=f"seconds to spend waiting out 429/503 answers, in all (default {DEFAULT_MAX_WAIT:g})",
+    )
 
 
 def _enabled(config: pytest.Config) -> bool:
@@ -144,6 +162,9 @@ def _run_suite(config: pytest.Config) -> RunReport:
             max_examples=int(config.getoption("--chat-text-max-examples")),
             seed=config.getoption("--chat-text-seed"),
             progress=progress,
+            workers=config.getoption("--chat-text-workers"),
+            max_rate=config.getoption("--chat-text-max-rate"),
+            max_wait=float(config.getoption("--chat-text-max-wait")),
         )
 
 

@@ -38,6 +38,7 @@ import chat_text_spec
 
 from . import catalogue as rule_catalogue
 from . import checks
+from .pacing import Pacer, is_busy
 from .reproducer import curl_command
 from .results import TOKEN_PLACEHOLDER, RequestRecord, redact_token
 from .target import Level, Target
@@ -115,6 +116,8 @@ class _Settings:
     request_timeout: float
     report_dir: Path | None
     client: httpx.Client = field(repr=False)
+    pacer: Pacer = field(default_factory=Pacer, repr=False)
+    """Busy answers (429, 503) waited out and the request sent again, as in the run."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -329,7 +332,9 @@ def _replay_request(
 ) -> Replayed:
     case.reproducer = curl_command(settings.base_url, record, report_dir=settings.report_dir)
     try:
-        response = _send(settings, record)
+        response = settings.pacer.call(
+            lambda: _send(settings, record), lambda r: r.status, lambda r: r.headers
+        )
     except httpx.TimeoutException:
         case.verdict, case.detail = FAILS, f"no response within {settings.request_timeout:g}s"
         case.expected, case.actual = "an HTTP response", "timeout"
@@ -337,6 +342,9 @@ def _replay_request(
     except httpx.HTTPError as exc:
         case.verdict, case.detail = FAILS, f"no complete HTTP response ({type(exc).__name__})"
         case.expected, case.actual = "an HTTP response", str(exc) or type(exc).__name__
+        return case
+    if is_busy(response.status):  # never evidence, as in the run
+        case.verdict, case.detail = INCONCLUSIVE, checks.busy_reason(response.status)
         return case
     try:
         rule: checks.Rule | None = rule_catalogue.get(rule_id)
@@ -393,6 +401,7 @@ def _replay_property(settings: _Settings, name: str, then: str) -> Replayed:
         seed=settings.seed,
         only=[name],
         workers=settings.workers,
+        pacer=settings.pacer,
     )
     if not outcome.properties:
         case.verdict = NOT_EXERCISED

@@ -268,6 +268,13 @@ def _summary(report: RunReport) -> Iterator[str]:
             f'<div class="l">tokens ({cost.prompt_tokens} prompt + {cost.completion_tokens} '
             "completion)</div></div>"
         )
+    if report.pacing is not None and report.pacing.busy:
+        pacing = report.pacing
+        waited = "relayed, not judged" if pacing.relayed else f"waited {pacing.waited:.1f} s"
+        yield (
+            f'<div class="card warn" id="rate-limited"><div class="n">{pacing.busy}</div>'
+            f'<div class="l">rate-limited answers (429/503; {_e(waited)})</div></div>'
+        )
     if report.coverage is not None:
         tone = "" if report.coverage_ok else "fail"
         yield (
@@ -285,9 +292,10 @@ def _summary(report: RunReport) -> Iterator[str]:
         from .report import coverage_failure
 
         yield f'<div class="notes error">{_e(coverage_failure(report))}</div>'
-    if report.notes:
+    pacing_line = report.pacing.summary() if report.pacing is not None else ""
+    if report.notes or pacing_line:
         yield '<div class="notes"><strong>Notes</strong><ul>'
-        for note in report.notes:
+        for note in [*report.notes, *([pacing_line] if pacing_line else [])]:
             yield f"<li>{_e(note)}</li>"
         yield "</ul></div>"
 

@@ -71,21 +71,28 @@ RESPONSE_RULES: tuple[Rule, ...] = tuple(r for r in PER_RESPONSE_RULES if r.kind
 """The per-response LLM rules (also registered as schemathesis checks), in report order."""
 
 
-def busy_reason(status: int) -> str:
-    """What a rule says of a busy answer (429, 503) that the run could not wait out."""
+def busy_reason(status: int, *, relayed: bool = False) -> str:
+    """What a rule says of a busy answer (429, 503): one the run could not wait out, or (the
+    proxy's) one ``relayed`` to its client as it was."""
+    when = "" if relayed else " even after the waits the run allows"
     return (
-        f"rate-limited: answered {status} even after the waits the run allows (429 and 503 are "
-        "documented answers to any request, so they are no evidence either way)"
+        f"rate-limited: answered {status}{when} (429 and 503 are documented answers to any "
+        "request, so they are no evidence either way)"
     )
 
 
 def judge(
-    exchange: Exchange, level: Level = Level.SEMANTIC, rules: Iterable[Rule] | None = None
+    exchange: Exchange,
+    level: Level = Level.SEMANTIC,
+    rules: Iterable[Rule] | None = None,
+    *,
+    relayed: bool = False,
 ) -> dict[str, Outcome]:
     """Apply every per-response rule of ``level`` (or ``rules``) to one exchange. A busy answer
-    (429, 503) is judged by none: each rule is inconclusive for it."""
+    (429, 503) is judged by none: each rule is inconclusive for it (``relayed``: the proxy's
+    wording)."""
     outcome: dict[str, Outcome] = {}
-    busy = busy_reason(exchange.status) if is_busy(exchange.status) else None
+    busy = busy_reason(exchange.status, relayed=relayed) if is_busy(exchange.status) else None
     for item in PER_RESPONSE_RULES if rules is None else rules:
         if not runs_at(item, level) or item.check is None:
             continue

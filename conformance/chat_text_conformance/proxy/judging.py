@@ -15,7 +15,7 @@ premises as ``replay``:
 * ``positive_data_acceptance``: a valid request with a bearer token must be answered 2xx, or
   refused for a documented reason: 401 (the proxy cannot know which tokens are valid), 404
   ``model_not_found`` (the proxy cannot know the server's models), 413, ``prompt_too_long`` for a
-  prompt that may not fit, 429 or 503;
+  prompt that may not fit;
 * ``missing_required_header``: a valid request without ``Authorization`` must be answered 401
   (with an invalid body too, the documents do not say which error comes first: not judged);
 * ``ignored_auth``: a request without a well-formed bearer token must not be answered 2xx (a
@@ -23,6 +23,9 @@ premises as ``replay``:
 * ``unsupported_method`` and ``allow_header_conformance`` on other methods of the operation's
   path; ``not_a_server_error``, ``status_code_conformance``, ``content_type_conformance`` and
   ``response_headers_conformance`` on every answer of the operation.
+
+A busy answer (429, 503) is a documented answer to any request: no rule judges it (each is
+inconclusive for it; the client was told when to come back, the proxy relays it as it is).
 
 Rules that compare several answers (properties) and the suite's pre-flight cannot apply to one
 exchange: the report lists them as not exercised, with that reason.
@@ -40,8 +43,9 @@ import chat_text_spec
 from chat_text_spec.sse import SSEDecodeError, SSEDecoder
 
 from .. import checks
-from ..checks import CheckFailed, Exchange, NotApplicable, Outcome
+from ..checks import CheckFailed, Exchange, Inconclusive, NotApplicable, Outcome
 from ..checks.exchange import excerpt
+from ..pacing import is_busy
 from ..target import Level
 
 __all__ = [
@@ -179,8 +183,6 @@ def _refusal(facts: RequestFacts, ex: Exchange, context_length: int | None) -> s
         return "answered 404 model_not_found: a proxy cannot know the server's models"
     if status == 413:
         return "answered 413 (x-max-body-bytes counts the body as the server received it)"
-    if status in (429, 503):
-        return f"answered {status}: the server is busy (documented, with Retry-After)"
     prompt_too_long = status == 400 and _error_code(ex) == "prompt_too_long"
     if prompt_too_long and not prompt_surely_fits(facts.document, context_length):
         return "answered prompt_too_long: the prompt may not fit the model's window"
@@ -197,17 +199,14 @@ def single_exchange_rules(
     """The schemathesis built-ins one exchange can show (see the module's docstring)."""
     if not facts.on_operation:
         return {}
-    outcome: dict[str, Outcome] = {}
     status = ex.status
+    if is_busy(status):  # a documented answer to any request: it says nothing of this one
+        reason = checks.busy_reason(status, relayed=True)
+        return {rule: Inconclusive(reason) for rule in SINGLE_EXCHANGE_RULES}
+    outcome: dict[str, Outcome] = {}
     headers = dict(ex.headers)
     if status < 500:
         outcome["not_a_server_error"] = True
-    elif status == 503 and "retry-after" in headers:
-        # the documented overload answer: real traffic meets it, and it says nothing of the
-        # request (a suite run, which chooses its pace, is held to no 5xx at all)
-        outcome["not_a_server_error"] = NotApplicable(
-            "answered 503 with Retry-After: the documented overload answer"
-        )
     else:
         outcome["not_a_server_error"] = _fail(
             f"{facts.method} {facts.path} was answered HTTP {status}",
@@ -295,7 +294,7 @@ def single_exchange_rules(
                 else _fail(
                     f"a request valid against the spec was refused with HTTP {status}",
                     "2xx, or a documented refusal (401, 404 model_not_found, 413, "
-                    "prompt_too_long that may not fit, 429, 503)",
+                    "prompt_too_long that may not fit)",
                     f"HTTP {status}: {_body_excerpt(ex)}",
                 )
             )
@@ -564,7 +563,7 @@ def judge_exchange(
         return {}
     outcome = single_exchange_rules(facts, ex, ex.context_length)
     if facts.is_call:
-        outcome.update(checks.judge(ex, level))
+        outcome.update(checks.judge(ex, level, relayed=True))
     if watch is not None and ex.cut_short is not None:
         for rule, failure in watch.failures.items():
             if rule in outcome and not isinstance(outcome[rule], CheckFailed):

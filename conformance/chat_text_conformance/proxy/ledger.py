@@ -18,6 +18,7 @@ from .. import checks
 from ..checks import CheckFailed, Inconclusive, NotApplicable, Outcome
 from ..cost import Meter
 from ..coverage import SpecCoverage
+from ..pacing import PacingStats, is_busy, retry_delay
 from ..reproducer import curl_command
 from ..results import CheckResult, ExchangeRecord, Failure, RequestRecord, RunReport, redact_token
 from ..target import Level
@@ -62,6 +63,8 @@ class Ledger:
         self._outcomes: Counter[str] = Counter()
         self._invalid_requests = 0
         self._models: Counter[str] = Counter()
+        self._busy_answers: Counter[int] = Counter()
+        self._busy_without_header = 0
         self._tokens: set[str] = set()
         self.meter = Meter()
         self.coverage = SpecCoverage()
@@ -173,6 +176,10 @@ class Ledger:
                 label = "upstream error"
             elif not judged:
                 label = "not judged"
+            elif exchange is not None and is_busy(exchange.status):
+                label = "rate-limited"
+                self._busy_answers[exchange.status] += 1
+                self._busy_without_header += retry_delay(exchange.headers) is None
             else:
                 label = "pass"
             self._outcomes[label] += 1
@@ -278,6 +285,11 @@ class Ledger:
             records = list(self._records)
             invalid = self._invalid_requests
             model = self._models.most_common(1)[0][0] if self._models else ""
+            pacing = PacingStats(
+                busy_answers=Counter(self._busy_answers),
+                without_retry_after=self._busy_without_header,
+                relayed=True,
+            )
         total = sum(outcomes.values())
         notes = [
             f"proxy: {total} exchange(s) relayed to {self.upstream}"
@@ -318,6 +330,7 @@ class Ledger:
             exchanges=records,
         )
         report.coverage = self.coverage
+        report.pacing = pacing
         return report
 
 
