@@ -37,6 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from chat_text_spec import release
 from chat_text_spec.diff.report import changelog
 
 __all__ = [
@@ -348,9 +349,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     languages = args.language or list(LANGUAGES)
     label = ", ".join(languages)
+    root = args.spec.resolve().parent
     try:
         if args.check:
             problems = check(args.spec, args.config, args.output, args.language)
+            if args.language is None:
+                problems += release.problems(root, args.spec)
             if problems:
                 print(f"DRIFT: {args.output} does not match {args.spec}:", file=sys.stderr)
                 for problem in problems:
@@ -360,10 +364,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"OK: {args.output} matches {args.spec} ({label})")
             return 0
         regenerate(args.spec, args.config, args.output, args.language)
-    except RegenerateError as exc:
+        updated = release.sync(root, args.spec)
+    except (RegenerateError, release.ReleaseError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"regenerated {args.output} ({label}) from {args.spec}")
+    for line in updated:
+        print(f"release files: {line}")
     print(client_changelog(args.spec))
     return 0
 
