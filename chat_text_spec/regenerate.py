@@ -18,7 +18,9 @@ go         openapi-generator 7.26.0 (PyPI jar) + Java   the ``spec-tools`` extra
 
 Every generator runs in a fresh temporary folder, so neither stale files from an earlier run
 nor the settings of enclosing folders can change its output. Running it twice gives identical
-bytes. The drift check compares what the generators produce with the checked-in files; files
+bytes. After regenerating, the release files follow the spec (:mod:`chat_text_spec.release`:
+the npm package's version, each language's changelog entry); ``--check`` names those out of
+step too. The drift check compares what the generators produce with the checked-in files; files
 git ignores inside the output folder (build output such as ``.pdm-build/`` written by an
 editable install) are not drift, and a folder under ``generated/`` that no generator owns is.
 """
@@ -130,7 +132,7 @@ def generate_python(spec: Path, config: Path, dest: Path) -> None:
 
 def generate_typescript(spec: Path, config: Path, dest: Path) -> None:
     """openapi-typescript (``--default-non-nullable false``): the ``paths`` and ``components``
-    types that openapi-fetch calls the API with, one file."""
+    types the npm package ``chat-text`` (``typescript/``) is written against, one file."""
     del config
     node_bin = Path.cwd() / "node_modules" / ".bin"
     generator = _tool("openapi-typescript", NPM_HINT, extra_dirs=[node_bin])

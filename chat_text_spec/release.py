@@ -388,14 +388,13 @@ def unpack_typescript(tarball: Path, project: Path) -> Path:
 
 def go_env(root: Path) -> dict[str, str]:
     """The environment every Go build of this repository uses: offline (the module needs only
-    the standard library), the local toolchain, a build cache kept in build/ between runs."""
-    return {
-        **os.environ,
-        "GOPROXY": "off",
-        "GOTOOLCHAIN": "local",
-        "GOFLAGS": "-mod=mod",
-        "GOCACHE": str(root / "build" / "go-cache"),
-    }
+    the standard library) with the local toolchain. The build cache is Go's own (shared by
+    every build on the machine, as uv's and npm's caches are), or ``build/go-cache`` where
+    there is no home folder to keep it in."""
+    env = {**os.environ, "GOPROXY": "off", "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"}
+    if not any(env.get(name) for name in ("GOCACHE", "XDG_CACHE_HOME", "HOME")):
+        env["GOCACHE"] = str(root / "build" / "go-cache")
+    return env
 
 
 def _go_module_path(root: Path, version: str) -> str:
@@ -444,6 +443,10 @@ def dry_run(
             + "\n  ".join(stale)
         )
     artifacts: list[Artifact] = []
+    # an earlier run's artifacts (another version's) would be published too
+    for pattern in ("chat_text-*.whl", "chat-text-*.tgz"):
+        for old in out.glob(pattern):
+            old.unlink()
     if "python" in languages:
         wheel = build_wheel(root, out)
         artifacts.append(Artifact("python", "wheel", wheel, f"{wheel.stat().st_size:,} bytes"))
