@@ -18,7 +18,7 @@ go         openapi-generator 7.26.0 (PyPI jar) + Java   the ``spec-tools`` extra
 
 Every generator runs in a fresh temporary folder, so neither stale files from an earlier run
 nor the settings of enclosing folders can change its output. Running it twice gives identical
-bytes. After regenerating, the release files follow the spec (:mod:`chat_text_spec.release`:
+bytes. After regenerating, the release files follow the spec (:mod:`chat_text_spec.release_files`:
 the npm package's version, each language's changelog entry); ``--check`` names those out of
 step too. The drift check compares what the generators produce with the checked-in files; files
 git ignores inside the output folder (build output such as ``.pdm-build/`` written by an
@@ -39,7 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from chat_text_spec import release
+from chat_text_spec import release_files
 from chat_text_spec.diff.report import changelog
 
 __all__ = [
@@ -356,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.check:
             problems = check(args.spec, args.config, args.output, args.language)
             if args.language is None:
-                problems += release.problems(root, args.spec)
+                problems += release_files.problems(root, args.spec)
             if problems:
                 print(f"DRIFT: {args.output} does not match {args.spec}:", file=sys.stderr)
                 for problem in problems:
@@ -366,8 +366,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"OK: {args.output} matches {args.spec} ({label})")
             return 0
         regenerate(args.spec, args.config, args.output, args.language)
-        updated = release.sync(root, args.spec)
-    except (RegenerateError, release.ReleaseError) as exc:
+        updated = release_files.sync(root, args.spec)
+    except (RegenerateError, release_files.ReleaseError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"regenerated {args.output} ({label}) from {args.spec}")

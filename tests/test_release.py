@@ -1,6 +1,7 @@
-"""Release-ready on a spec change (``chat_text_spec.release``): the TypeScript package's version
-and each language's changelog entry follow ``info.version`` and the breaking-change report
-(``chat-text-regenerate`` writes them, ``--check`` names what is out of step), and
+"""Release-ready on a spec change: the TypeScript package's version and each language's
+changelog entry follow ``info.version`` and the breaking-change report
+(``chat_text_spec.release_files``: ``chat-text-regenerate`` writes them, ``--check`` names what
+is out of step), and
 ``chat-text-release --dry-run`` refuses to build from files out of step. The dry run's builds
 themselves run in ``tox -e clients`` (which installs its artifacts in tests/test_examples.py)."""
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from chat_text_spec import regenerate, release
+from chat_text_spec import regenerate, release, release_files
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,7 +78,7 @@ def repo(tmp_path: Path) -> Path:
         json.dumps(example, indent=2) + "\n"
     )
     (tmp_path / "go").mkdir()
-    for changelog in release.CHANGELOGS:
+    for changelog in release_files.CHANGELOGS:
         (tmp_path / changelog.path).write_text(f"# {changelog.title}\n\n## 1.0.0\n\nFirst.\n")
     _git(tmp_path, "init", "-q")
     _git(tmp_path, "add", "-A")
@@ -93,7 +94,7 @@ def _bump(repo: Path) -> Path:
 
 def test_a_spec_change_brings_versions_and_changelogs_along(repo: Path) -> None:
     spec = _bump(repo)
-    assert sorted(release.problems(repo, spec)) == [
+    assert sorted(release_files.problems(repo, spec)) == [
         "no entry for 1.1.0: CHANGELOG.md",
         "no entry for 1.1.0: go/CHANGELOG.md",
         "no entry for 1.1.0: typescript/CHANGELOG.md",
@@ -101,7 +102,7 @@ def test_a_spec_change_brings_versions_and_changelogs_along(repo: Path) -> None:
         "not at version 1.1.0: typescript/package-lock.json",
         "not at version 1.1.0: typescript/package.json",
     ]
-    lines = release.sync(repo, spec)
+    lines = release_files.sync(repo, spec)
     assert len(lines) == 6, lines
     assert json.loads((repo / "typescript" / "package.json").read_text())["version"] == "1.1.0"
     lock = json.loads((repo / "typescript" / "package-lock.json").read_text())
@@ -113,18 +114,18 @@ def test_a_spec_change_brings_versions_and_changelogs_along(repo: Path) -> None:
         "typescript": "npm install chat-text@1.1.0",
         "go": "go get github.com/chat-text/chat-text@v1.1.0",
     }
-    for changelog in release.CHANGELOGS:
+    for changelog in release_files.CHANGELOGS:
         text = (repo / changelog.path).read_text()
         entry = text.split("## 1.1.0\n", 1)[1].split("## 1.0.0", 1)[0]
         assert "API 1.0.0 -> 1.1.0: a minor change" in entry
         assert "- new optional request field 'top_p' (`request-optional-property-added`)" in entry
         assert f"Install: `{installs[changelog.language]}`" in entry
         assert text.index("## 1.1.0") < text.index("## 1.0.0"), "the newest entry comes first"
-    assert release.problems(repo, spec) == []
+    assert release_files.problems(repo, spec) == []
     # idempotent: a second run changes nothing
-    before = {c.path: (repo / c.path).read_text() for c in release.CHANGELOGS}
-    assert release.sync(repo, spec) == []
-    assert before == {c.path: (repo / c.path).read_text() for c in release.CHANGELOGS}
+    before = {c.path: (repo / c.path).read_text() for c in release_files.CHANGELOGS}
+    assert release_files.sync(repo, spec) == []
+    assert before == {c.path: (repo / c.path).read_text() for c in release_files.CHANGELOGS}
 
 
 def test_a_breaking_change_is_listed_as_breaking(repo: Path) -> None:
@@ -132,7 +133,7 @@ def test_a_breaking_change_is_listed_as_breaking(repo: Path) -> None:
     spec = repo / "openapi.yaml"
     text = SPEC.format(version="2.0.0", extra="").replace("required: [model]", "required: [x]")
     spec.write_text(text)
-    release.sync(repo, spec)
+    release_files.sync(repo, spec)
     entry = (repo / "typescript" / "CHANGELOG.md").read_text().split("## 2.0.0\n", 1)[1]
     assert "a major change. Compared with the release tag v1.0.0." in entry
     assert "Breaking:" in entry
@@ -140,14 +141,14 @@ def test_a_breaking_change_is_listed_as_breaking(repo: Path) -> None:
 
 def test_a_released_version_keeps_its_entries(repo: Path) -> None:
     spec = _bump(repo)
-    release.sync(repo, spec)
+    release_files.sync(repo, spec)
     _git(repo, "add", "-A")
     _git(repo, "commit", "-qm", "1.1.0")
     _git(repo, "tag", "v1.1.0")
     path = repo / "go" / "CHANGELOG.md"
     edited = path.read_text().replace("a minor change", "a minor change, edited by hand")
     path.write_text(edited)
-    assert release.sync(repo, spec) == [
+    assert release_files.sync(repo, spec) == [
         "changelogs: 1.1.0 is released (tag v1.1.0): its entries are kept"
     ]
     assert path.read_text() == edited
@@ -156,10 +157,10 @@ def test_a_released_version_keeps_its_entries(repo: Path) -> None:
 def test_without_an_earlier_version_no_entry_is_made_up(repo: Path) -> None:
     (repo / "typescript" / "CHANGELOG.md").write_text("# Changelog\n")
     _git(repo, "commit", "-qam", "still 1.0.0")
-    notes = release.sync(repo, repo / "openapi.yaml")
+    notes = release_files.sync(repo, repo / "openapi.yaml")
     assert notes == ["changelogs: no earlier version in the git history to compare with"]
     assert "## 1.0.0" not in (repo / "typescript" / "CHANGELOG.md").read_text()
-    assert release.problems(repo, repo / "openapi.yaml") == [
+    assert release_files.problems(repo, repo / "openapi.yaml") == [
         "no entry for 1.0.0: typescript/CHANGELOG.md"
     ]
 
@@ -167,8 +168,8 @@ def test_without_an_earlier_version_no_entry_is_made_up(repo: Path) -> None:
 def test_a_repository_that_only_keeps_a_spec_is_left_alone(tmp_path: Path) -> None:
     spec = tmp_path / "openapi.yaml"
     spec.write_text(SPEC.format(version="1.0.0", extra=""))
-    assert release.sync(tmp_path, spec) == []
-    assert release.problems(tmp_path, spec) == []
+    assert release_files.sync(tmp_path, spec) == []
+    assert release_files.problems(tmp_path, spec) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["openapi.yaml"]
 
 
@@ -195,8 +196,8 @@ def test_regenerate_writes_the_release_files_and_check_names_them(
 
 def test_the_project_is_in_step_with_its_spec() -> None:
     spec = ROOT / "openapi.yaml"
-    version = release.spec_version(spec)
-    assert release.problems(ROOT, spec) == []
+    version = release_files.spec_version(spec)
+    assert release_files.problems(ROOT, spec) == []
     package = json.loads((ROOT / "typescript" / "package.json").read_text())
     assert package["version"] == version
     assert package["name"] == "chat-text"
