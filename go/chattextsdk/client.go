@@ -186,6 +186,7 @@ func (c *Client) ChatTextStream(ctx context.Context, request chattext.ChatTextRe
 	}
 	ctype := answer.response.Header.Get("Content-Type")
 	if !strings.HasPrefix(ctype, "text/event-stream") {
+		answer.timer.Reset(c.timeout)
 		raw, _ := io.ReadAll(answer.response.Body)
 		answer.finish()
 		return nil, &ResponseError{
@@ -313,7 +314,8 @@ func (c *Client) try(ctx context.Context, body []byte, stream bool) (*attempt, e
 	}
 	a.response = response
 	if response.StatusCode == http.StatusOK && stream {
-		return a, nil // the stream's reads are timed by the Stream
+		a.timer.Stop() // from here the Stream times each read
+		return a, nil
 	}
 	raw, err := io.ReadAll(response.Body)
 	a.finish()
