@@ -18,7 +18,9 @@ go         openapi-generator 7.26.0 (PyPI jar) + Java   the ``spec-tools`` extra
 
 Every generator runs in a fresh temporary folder, so neither stale files from an earlier run
 nor the settings of enclosing folders can change its output. Running it twice gives identical
-bytes. The drift check compares what the generators produce with the checked-in files; files
+bytes. After regenerating, the release files follow the spec (:mod:`chat_text_spec.release_files`:
+the npm package's version, each language's changelog entry); ``--check`` names those out of
+step too. The drift check compares what the generators produce with the checked-in files; files
 git ignores inside the output folder (build output such as ``.pdm-build/`` written by an
 editable install) are not drift, and a folder under ``generated/`` that no generator owns is.
 """
@@ -37,6 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from chat_text_spec import release_files
 from chat_text_spec.diff.report import changelog
 
 __all__ = [
@@ -129,7 +132,7 @@ def generate_python(spec: Path, config: Path, dest: Path) -> None:
 
 def generate_typescript(spec: Path, config: Path, dest: Path) -> None:
     """openapi-typescript (``--default-non-nullable false``): the ``paths`` and ``components``
-    types that openapi-fetch calls the API with, one file."""
+    types the npm package ``chat-text`` (``typescript/``) is written against, one file."""
     del config
     node_bin = Path.cwd() / "node_modules" / ".bin"
     generator = _tool("openapi-typescript", NPM_HINT, extra_dirs=[node_bin])
@@ -348,9 +351,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     languages = args.language or list(LANGUAGES)
     label = ", ".join(languages)
+    root = args.spec.resolve().parent
     try:
         if args.check:
             problems = check(args.spec, args.config, args.output, args.language)
+            if args.language is None:
+                problems += release_files.problems(root, args.spec)
             if problems:
                 print(f"DRIFT: {args.output} does not match {args.spec}:", file=sys.stderr)
                 for problem in problems:
@@ -360,10 +366,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"OK: {args.output} matches {args.spec} ({label})")
             return 0
         regenerate(args.spec, args.config, args.output, args.language)
-    except RegenerateError as exc:
+        updated = release_files.sync(root, args.spec)
+    except (RegenerateError, release_files.ReleaseError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"regenerated {args.output} ({label}) from {args.spec}")
+    for line in updated:
+        print(f"release files: {line}")
     print(client_changelog(args.spec))
     return 0
 

@@ -3,19 +3,23 @@
 1. ``generated/typescript/chat-text.d.ts`` is openapi-typescript's output for openapi.yaml
    (``--default-non-nullable false``, so fields with server-applied defaults stay optional),
    written by ``chat-text-regenerate`` and drift-checked there; this script only reads it;
-2. ``tsc --noEmit --strict`` compiles ``typescript/usage.ts`` against it;
+2. ``tsc --noEmit --strict`` compiles ``typescript/usage.ts`` against it, and type-checks the
+   JavaScript that calls the npm package ``chat-text`` (``examples/typescript/main.mjs`` and the
+   cross-language driver ``typescript/driver/driver.mjs``, ``checkJs``) against the package's
+   sources (``typescript/src``, through ``paths``: no build needed);
 3. a copy of usage.ts without its one ``// @ts-expect-error`` directive must FAIL to compile,
    with a type error on exactly the line after the directive (the invalid role): otherwise the
    directive would be hiding nothing and the types would not be checking roles.
 
-2 and 3 are one tsc program (usage.ts and the copy, each a module of its own): one start of the
-compiler, the libraries checked once; each file's errors are told apart by their path.
+2 and 3 are one tsc program (each file a module of its own): one start of the compiler, the
+libraries checked once; each file's errors are told apart by their path.
 
 Needs ``npm ci`` first (node_modules/). Exit 0 when all three hold, 1 otherwise.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -24,11 +28,25 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 USAGE = ROOT / "typescript" / "usage.ts"
+# JavaScript that calls the package, checked with checkJs against typescript/src
+CALLERS = (
+    ROOT / "examples" / "typescript" / "main.mjs",
+    ROOT / "typescript" / "driver" / "driver.mjs",
+)
 OUT = ROOT / "build" / "typescript"
 TYPES = ROOT / "generated" / "typescript" / "chat-text.d.ts"
 BIN = ROOT / "node_modules" / ".bin"
 DIRECTIVE = "// @ts-expect-error"
 IMPORT = '"../generated/typescript/chat-text"'
+
+
+NODE_GLOBALS = """declare const process: {
+  env: Record<string, string | undefined>;
+  exitCode: number | undefined;
+  stdin: AsyncIterable<string> & { setEncoding(encoding: "utf8"): void };
+  stdout: { write(text: string): boolean };
+};
+"""
 
 
 class CheckError(Exception):
@@ -67,14 +85,22 @@ def negative_copy() -> tuple[Path, int]:
     copy = OUT / "usage_without_expect_error.ts"
     copy.write_text(text.replace(IMPORT, '"../../generated/typescript/chat-text"'))
     config = OUT / "tsconfig.both.json"
-    usage = f"../../typescript/{USAGE.name}"
-    config.write_text(
-        '{"extends": "../../typescript/tsconfig.json", "files": ["'
-        + usage
-        + '", "'
-        + copy.name
-        + '"]}\n'
-    )
+    files = [f"../../typescript/{USAGE.name}", copy.name]
+    files += [f"../../{path.relative_to(ROOT).as_posix()}" for path in CALLERS]
+    # the few Node globals the callers use (all of @types/node would triple the compile time)
+    (OUT / "node-globals.d.ts").write_text(NODE_GLOBALS)
+    files.append("node-globals.d.ts")
+    settings = {
+        "extends": "../../typescript/tsconfig.check.json",
+        "compilerOptions": {
+            "allowJs": True,
+            "checkJs": True,
+            "paths": {"chat-text": ["../../typescript/src/index.ts"]},
+            "rootDirs": ["../../typescript/src", "../../generated/typescript"],
+        },
+        "files": files,
+    }
+    config.write_text(json.dumps(settings, indent=1) + "\n")
     return copy, marks[0] + 1
 
 
@@ -83,8 +109,10 @@ def compile_both() -> None:
     proc = run(["tsc", "--noEmit", "--strict", "-p", str(OUT / "tsconfig.both.json")])
     found = [(Path(m["path"]).name, int(m["line"]), m["code"]) for m in ERROR.finditer(proc.stdout)]
     if any(name != copy.name for name, _, _ in found) or (proc.returncode != 0 and not found):
-        raise CheckError(f"tsc --noEmit --strict failed on {USAGE.name}:\n{proc.stdout}")
+        raise CheckError(f"tsc --noEmit --strict failed:\n{proc.stdout}")
     print(f"tsc --noEmit --strict: {USAGE.relative_to(ROOT)} compiles")
+    for path in CALLERS:
+        print(f"tsc --noEmit --strict --checkJs: {path.relative_to(ROOT)} (the package's types)")
     errors = [(number, code) for _, number, code in found]
     if proc.returncode == 0 or not errors:
         raise CheckError(

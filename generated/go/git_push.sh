@@ -19,7 +19,7 @@ if [ -z "${git_user_id}" ]; then
 fi
 
 if [ -z "${git_repo_id}" ]; then
-    git_repo_id="chat-text-go"
+    git_repo_id="chat-text/generated/go"
     echo "[INFO] No command line input provided. Set \${git_repo_id} to ${git_repo_id}"
 fi
 

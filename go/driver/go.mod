@@ -2,6 +2,6 @@ module chattext.local/driver
 
 go 1.19
 
-require github.com/chat-text/chat-text-go v0.0.0
+require github.com/chat-text/chat-text v0.0.0
 
-replace github.com/chat-text/chat-text-go => ../../generated/go
+replace github.com/chat-text/chat-text => ../..

@@ -1,22 +1,19 @@
 // Command driver is the Go driver of `chat-text-conformance clients`: it makes every
 // call it reads from stdin (JSON lines {case, base_url, token, stream, request})
-// through the Go client openapi-generator made from openapi.yaml (generated/go, used
-// unmodified) and prints one normalized outcome per call (JSON lines {case, outcome}
-// or {case, crash}):
+// through the Go client users install, the module of this repository: the helper
+// go/chattextsdk over the generated package (generated/go, openapi-generator's output,
+// unmodified) — ChatText for a JSON answer, ChatTextStream and its iterator for
+// `stream: true` — and prints one normalized outcome per call (JSON lines {case,
+// outcome} or {case, crash}):
 //
-//	{value: <the answer as the client returns it, marshalled again>}
-//	{error: "status", status, code, body}  GenericOpenAPIError of a status >= 300
-//	                                       (body: its ErrorResponse model, or null)
-//	{error: "validation"}                  the answer arrived but was not decoded
-//	{error: "transport"}                   no complete answer arrived
+//	{value: <the answer as the client returns it, marshalled again>}, for a stream
+//	       {value: {chunks, usage}}
+//	{error: "status", status, code, body}  *chattextsdk.APIError (body: its
+//	                                       ErrorResponse, or null)
+//	{error: "validation"}                  *chattextsdk.ResponseError
+//	{error: "transport"}                   *chattextsdk.ConnectionError
 //
-// The generated client decodes only application/json: for `stream: true` it returns
-// the error "undefined response type" (or, for an empty body, no error and no model)
-// together with the response, whose body it has read in full and put back. For a
-// 200 text/event-stream answer this driver frames the server-sent events itself
-// (readEvents, the WHATWG rules the API uses) and decodes each event with the
-// generated ChatTextChunk model, to `data: [DONE]`; a stream that ends before it is
-// a validation error, as in the other languages.
+// Anything else is a crash of this client.
 package main
 
 import (
@@ -25,13 +22,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"strings"
 	"time"
 
-	chattext "github.com/chat-text/chat-text-go"
+	chattext "github.com/chat-text/chat-text/generated/go"
+	"github.com/chat-text/chat-text/go/chattextsdk"
 )
 
 const timeout = 10 * time.Second
@@ -45,14 +41,6 @@ type call struct {
 }
 
 type outcome map[string]any
-
-func client(baseURL, token string) *chattext.APIClient {
-	cfg := chattext.NewConfiguration()
-	cfg.Servers = chattext.ServerConfigurations{{URL: baseURL}}
-	cfg.AddDefaultHeader("Authorization", "Bearer "+token)
-	cfg.HTTPClient = &http.Client{Timeout: timeout}
-	return chattext.NewAPIClient(cfg)
-}
 
 func detail(err error) string {
 	text := err.Error()
@@ -71,19 +59,30 @@ func value(v any) outcome {
 	return outcome{"value": json.RawMessage(raw)}
 }
 
-func status(resp *http.Response, apiErr *chattext.GenericOpenAPIError) outcome {
-	out := outcome{"error": "status", "status": resp.StatusCode, "code": nil, "body": nil,
-		"detail": detail(apiErr)}
-	if body, ok := apiErr.Model().(chattext.ErrorResponse); ok {
-		out["code"] = body.Error.Code
-		raw, err := json.Marshal(body)
-		if err != nil {
-			out["detail"] = "cannot marshal the ErrorResponse again: " + detail(err)
-		} else {
-			out["body"] = json.RawMessage(raw)
+func classify(err error) outcome {
+	var apiErr *chattextsdk.APIError
+	var connErr *chattextsdk.ConnectionError
+	var respErr *chattextsdk.ResponseError
+	switch {
+	case errors.As(err, &apiErr):
+		out := outcome{"error": "status", "status": apiErr.StatusCode, "code": nil, "body": nil,
+			"detail": detail(err)}
+		if apiErr.Body != nil {
+			out["code"] = apiErr.Code()
+			raw, marshalErr := json.Marshal(apiErr.Body)
+			if marshalErr != nil {
+				out["detail"] = "cannot marshal the ErrorResponse again: " + detail(marshalErr)
+			} else {
+				out["body"] = json.RawMessage(raw)
+			}
 		}
+		return out
+	case errors.As(err, &connErr): // first: a stream that broke is also an incomplete stream
+		return outcome{"error": "transport", "detail": detail(err)}
+	case errors.As(err, &respErr):
+		return outcome{"error": "validation", "detail": detail(err)}
 	}
-	return out
+	panic(fmt.Sprintf("an error the client does not type: %T: %v", err, err))
 }
 
 func run(c call) outcome {
@@ -91,82 +90,36 @@ func run(c call) outcome {
 	if err := json.Unmarshal(c.Request, &request); err != nil {
 		panic(fmt.Sprintf("the request does not decode as ChatTextRequest: %v", err))
 	}
-	api := client(c.BaseURL, c.Token).InferenceAPI
-	answer, resp, err := api.ChatText(context.Background()).ChatTextRequest(request).Execute()
-	if resp == nil {
-		return outcome{"error": "transport", "detail": detail(err)}
-	}
-	var apiErr *chattext.GenericOpenAPIError
-	if err != nil && !errors.As(err, &apiErr) {
-		// the generated code returns io.ReadAll's error as is: the body broke off
-		return outcome{"error": "transport", "detail": detail(err)}
-	}
-	if resp.StatusCode >= 300 && apiErr != nil {
-		return status(resp, apiErr)
-	}
-	if c.Stream && resp.StatusCode == 200 &&
-		strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		// the generated code has read the whole body and put it back in resp.Body
-		body, readErr := io.ReadAll(resp.Body)
-		if readErr != nil {
-			return outcome{"error": "transport", "detail": detail(readErr)}
-		}
-		return stream(body)
-	}
+	client, err := chattextsdk.NewClient(
+		chattextsdk.WithAPIKey(c.Token),
+		chattextsdk.WithBaseURL(c.BaseURL),
+		chattextsdk.WithMaxRetries(0),
+		chattextsdk.WithTimeout(timeout),
+	)
 	if err != nil {
-		return outcome{"error": "validation", "detail": detail(err)}
+		panic(err.Error())
 	}
-	return value(answer)
-}
-
-// stream decodes each event's data with the generated ChatTextChunk, to [DONE].
-func stream(body []byte) outcome {
+	ctx := context.Background()
+	if !c.Stream {
+		answer, err := client.ChatText(ctx, request)
+		if err != nil {
+			return classify(err)
+		}
+		return value(answer)
+	}
+	stream, err := client.ChatTextStream(ctx, request)
+	if err != nil {
+		return classify(err)
+	}
+	defer stream.Close()
 	chunks := []chattext.ChatTextChunk{}
-	var usage *chattext.Usage
-	for _, data := range readEvents(string(body)) {
-		if data == "[DONE]" {
-			return value(map[string]any{"chunks": chunks, "usage": usage})
-		}
-		var chunk chattext.ChatTextChunk
-		if err := json.Unmarshal([]byte(data), &chunk); err != nil {
-			return outcome{"error": "validation", "detail": "an event is not a ChatTextChunk: " + detail(err)}
-		}
-		if chunk.Usage.IsSet() && chunk.Usage.Get() != nil {
-			usage = chunk.Usage.Get()
-		}
-		chunks = append(chunks, chunk)
+	for stream.Next() {
+		chunks = append(chunks, stream.Chunk())
 	}
-	return outcome{"error": "validation", "detail": "the event stream ended before 'data: [DONE]'"}
-}
-
-// readEvents frames server-sent events: lines end with CRLF, LF or CR; a line
-// starting with ':' is a comment; "data" lines of one event are joined with "\n";
-// an event ends at a blank line; an event not ended when the stream ends is dropped.
-func readEvents(text string) []string {
-	var events, data []string
-	seen := false
-	lines := strings.Split(strings.ReplaceAll(strings.ReplaceAll(text, "\r\n", "\n"), "\r", "\n"), "\n")
-	// the text after the last line end is an unfinished line: never a blank line
-	for _, line := range lines[:len(lines)-1] {
-		switch {
-		case line == "":
-			if seen {
-				events = append(events, strings.Join(data, "\n"))
-			}
-			data, seen = nil, false
-		case strings.HasPrefix(line, ":"):
-		default:
-			field, val, found := strings.Cut(line, ":")
-			if found {
-				val = strings.TrimPrefix(val, " ")
-			}
-			if field == "data" {
-				data = append(data, val)
-				seen = true
-			}
-		}
+	if err := stream.Err(); err != nil {
+		return classify(err)
 	}
-	return events
+	return value(map[string]any{"chunks": chunks, "usage": stream.Usage()})
 }
 
 func safeRun(c call) (out outcome, crash string) {

@@ -8,6 +8,7 @@ a driver that does not build or a failed reference-server check; 2 usage error.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import threading
 import time
@@ -17,7 +18,7 @@ from typing import TextIO
 
 from .corpus import CORPUS_PATH, DEFAULT_SEED, CorpusError, check_corpus, generate_corpus
 from .corpus import load_corpus as _load_corpus
-from .drivers import DRIVERS, REFERENCE
+from .drivers import DRIVERS, REFERENCE, Driver, TypeScriptDriver
 from .known import KNOWN_PATH, KnownError, load_known, render_markdown
 from .matrix import MatrixRun, reproducer, run_matrix
 from .server import scripted_server
@@ -75,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the run of every driver against the reference server",
     )
     parser.add_argument("--report-dir", type=Path, help="write results.json, table.md, bodies/")
+    parser.add_argument(
+        "--release-dir",
+        type=Path,
+        metavar="DIR",
+        help="the typescript column installs the chat-text-*.tgz that `chat-text-release "
+        "--dry-run --out DIR` packed (default: npm pack it here)",
+    )
     parser.add_argument("--full", action="store_true", help="print the full case x column table")
     parser.add_argument(
         "--write-results",
@@ -210,6 +218,16 @@ def _check_corpus(corpus_path: Path, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _packed_typescript(folder: Path) -> Driver:
+    tarballs = sorted(folder.glob("chat-text-*.tgz"))
+    if len(tarballs) != 1:
+        found = ", ".join(t.name for t in tarballs) or "none"
+        raise UsageError(f"--release-dir: want one chat-text-*.tgz in {folder}, found {found}")
+    typescript = DRIVERS["typescript"]
+    assert isinstance(typescript, TypeScriptDriver)
+    return dataclasses.replace(typescript, tarball=tarballs[0].resolve())
+
+
 def _execute(args: argparse.Namespace, out: TextIO) -> int:
     started = time.monotonic()
     root = args.root.resolve()
@@ -238,6 +256,9 @@ def _execute(args: argparse.Namespace, out: TextIO) -> int:
     if (args.write_results or args.check_results) and (args.case or columns != list(DRIVERS)):
         raise UsageError("--write-results/--check-results need every case and every column")
     stale_corpus = check_corpus(corpus)
+    drivers = dict(DRIVERS)
+    if args.release_dir is not None:
+        drivers["typescript"] = _packed_typescript(args.release_dir)
 
     run = run_matrix(
         corpus,
@@ -247,6 +268,7 @@ def _execute(args: argparse.Namespace, out: TextIO) -> int:
         known=known,
         case_ids=args.case,
         reference_server=not args.no_reference_server,
+        drivers=drivers,
         log=lambda line: print(line, file=out, flush=True),
     )
     run.problems += [f"the corpus is stale: {p}" for p in stale_corpus]

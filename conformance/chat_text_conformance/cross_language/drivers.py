@@ -6,25 +6,27 @@ outcome, see :mod:`.python_driver`), ``{"case", "crash"}`` (the client raised so
 driver cannot classify) or ``{"case", "skip"}`` (the client cannot make this call at all, e.g. a
 generated client without streaming).
 
-=================== ================================================= ========================
-column              client                                            driver
-=================== ================================================= ========================
-``python``          the SDK ``chat_text`` (the reference column)      :mod:`.python_driver`
+==================== ================================================= =======================
+column               client                                            driver
+==================== ================================================= =======================
+``python``           the SDK ``chat_text`` (the reference column)      :mod:`.python_driver`
 ``python-generated`` ``chat_text_client`` alone (openapi-python-client) :mod:`.python_driver`
-``typescript``      openapi-fetch typed by ``generated/typescript``    ``typescript/client/
-                    + ``typescript/client/chat_text.mts``              driver.mts`` (Node)
-``go``              ``generated/go`` (openapi-generator ``go``)        ``go/driver`` (Go)
-=================== ================================================= ========================
+``typescript``       the npm package ``chat-text`` (``typescript/``),  ``typescript/driver/
+                     packed and unpacked as users install it           driver.mjs`` (Node)
+``go``               ``go/chattextsdk`` over ``generated/go``          ``go/driver`` (Go)
+                     (openapi-generator ``go``), this repository's
+                     Go module
+==================== ================================================= =======================
 
-The TypeScript driver is compiled with the pinned ``tsc`` (``npm ci``), the Go driver with the
-local Go toolchain, offline (``GOPROXY=off``: the generated client needs only the standard
+The TypeScript package is packed with ``npm pack`` (its ``prepack`` compiles it with the pinned
+``tsc --strict``; or ``--release-dir`` names a tarball already packed), the Go driver is built
+with the local Go toolchain, offline (``GOPROXY=off``: the module needs only the standard
 library). A driver whose tools are missing is skipped with the reason.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -83,35 +85,37 @@ class PythonDriver(Driver):
 
 @dataclass(frozen=True)
 class TypeScriptDriver(Driver):
+    tarball: Path | None = None
+    """A packed ``chat-text`` tarball to use (``--release-dir``); else ``npm pack`` makes one."""
+
     def missing(self, root: Path) -> str | None:
         if shutil.which("node") is None:
             return "node is not installed (Node 20: apt-get install nodejs, or nodejs.org)"
-        if (
-            not (root / "node_modules" / ".bin" / "tsc").exists()
-            or not (root / "node_modules" / "openapi-fetch").is_dir()
+        if self.tarball is not None:
+            return None
+        if shutil.which("npm") is None:
+            return "npm is not installed (apt-get install npm)"
+        if not any(
+            (folder / "node_modules" / "typescript").is_dir()
+            for folder in (root / "typescript", root)
         ):
-            return "the pinned npm packages are not installed: run `npm ci`"
+            return "TypeScript is not installed to build the package: run `npm ci`"
         return None
 
     def build(self, root: Path, work: Path) -> list[str]:
-        del work
-        tsc = root / "node_modules" / ".bin" / "tsc"
-        config = root / "typescript" / "client" / "tsconfig.json"
-        out = root / "build" / "typescript-client"
-        outputs = [
-            out / "typescript" / "client" / f"{name}.mjs" for name in ("chat_text", "driver")
-        ]
-        for attempt in range(2):
-            proc = _run_tool([str(tsc), "--strict", "-p", str(config)], cwd=root)
-            if proc.returncode != 0:
-                raise BuildError(f"tsc --strict -p {config} failed:\n{proc.stdout}{proc.stderr}")
-            if all(path.is_file() for path in outputs):
-                return ["node", str(outputs[-1])]
-            # tsconfig.json builds incrementally: with its build info kept and an output
-            # deleted, tsc believes it is up to date and writes nothing
-            if attempt == 0:
-                (out / "tsconfig.tsbuildinfo").unlink(missing_ok=True)
-        raise BuildError(f"tsc did not write {', '.join(map(str, outputs))}")
+        """The package as users install it: packed (``npm pack``, whose ``prepack`` builds it
+        with tsc --strict), unpacked into a project of its own beside the driver."""
+        from chat_text_spec import release
+
+        try:
+            tarball = self.tarball or release.pack_typescript(root, work / "typescript-pack")
+            project = work / "typescript-driver"
+            release.unpack_typescript(tarball, project)
+        except (release.ReleaseError, OSError) as exc:
+            raise BuildError(f"the npm package: {exc}") from None
+        driver = project / "driver.mjs"
+        shutil.copyfile(root / "typescript" / "driver" / "driver.mjs", driver)
+        return ["node", str(driver)]
 
 
 @dataclass(frozen=True)
@@ -123,17 +127,11 @@ class GoDriver(Driver):
         return None
 
     def build(self, root: Path, work: Path) -> list[str]:
+        from chat_text_spec.release import go_env
+
         binary = work / "chat-text-go-driver"
-        env = {
-            **os.environ,
-            "GOPROXY": "off",
-            "GOTOOLCHAIN": "local",
-            "GOFLAGS": "-mod=mod",
-            # kept between runs (build/ is ignored by git): a warm build takes a second
-            "GOCACHE": str(root / "build" / "clients" / "go-cache"),
-        }
         proc = _run_tool(
-            ["go", "build", "-o", str(binary), "."], cwd=root / "go" / "driver", env=env
+            ["go", "build", "-o", str(binary), "."], cwd=root / "go" / "driver", env=go_env(root)
         )
         if proc.returncode != 0:
             raise BuildError(f"go build (go/driver) failed:\n{proc.stdout}{proc.stderr}")
@@ -170,9 +168,11 @@ DRIVERS: dict[str, Driver] = {
         TypeScriptDriver(
             "typescript",
             "typescript",
-            "openapi-fetch 0.17.0 typed by openapi-typescript 7.13.0, + chat_text.mts",
+            "the npm package chat-text (fetch), typed by openapi-typescript 7.13.0",
         ),
-        GoDriver("go", "go", "openapi-generator 7.26.0 go client (+ driver-side SSE framing)"),
+        GoDriver(
+            "go", "go", "go/chattextsdk over the openapi-generator 7.26.0 go client (generated/go)"
+        ),
     )
 }
 """Every column, in table order; the first is the reference."""

@@ -1,6 +1,0 @@
-module github.com/chat-text/chat-text-go/chattext
-
-go 1.23
-
-require (
-)
