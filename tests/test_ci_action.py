@@ -1,5 +1,5 @@
 """The GitHub Action (``action.yml``): its one script, ``scripts/ci/conformance.sh``, run here the
-way the action's step runs it (inputs in ``CHAT_TEXT_ACTION_*`` and ``CHAT_TEXT_TOKEN``), against
+way the action's step runs it (inputs in ``CHAT_TEXT_ACTION_*`` and ``CHAT_TEXT_API_KEY``), against
 the reference server; the kit is installed already (``CHAT_TEXT_ACTION_SKIP_INSTALL=1``).
 
 Each run is kept small with a request budget (a few seconds); what the suite judges is tested
@@ -62,7 +62,7 @@ def test_action_runs_one_script_with_every_input_in_its_environment() -> None:
     assert "${{" not in run["run"], "inputs reach the script through env only (no injection)"
     env = run["env"]
     assert env["CHAT_TEXT_ACTION_PATH"] == "${{ github.action_path }}"
-    assert env["CHAT_TEXT_TOKEN"] == "${{ inputs.token }}"
+    assert env["CHAT_TEXT_API_KEY"] == "${{ inputs.token }}"
     # every input but the action's own (Python, artifact) reaches the script by its name
     script = SCRIPT.read_text(encoding="utf-8")
     for name in set(inputs) - {"token", "python-version", "artifact-name"}:
@@ -120,7 +120,7 @@ def run_action(
         "PYTHON": sys.executable,
         "CHAT_TEXT_ACTION_SKIP_INSTALL": "1",
         "CHAT_TEXT_ACTION_PATH": str(ROOT),
-        "CHAT_TEXT_TOKEN": token,
+        "CHAT_TEXT_API_KEY": token,
         "CHAT_TEXT_ACTION_BASE_URL": base_url,
         "CHAT_TEXT_ACTION_MODEL": model,
         "GITHUB_ACTIONS": "true",
@@ -177,7 +177,18 @@ def test_a_passing_run(tmp_path: Path, server: MutationServer) -> None:
     assert "<testsuite" in (result.report_dir / "junit.xml").read_text()
     if (ROOT / "conformance" / "chat_text_conformance" / "report_html.py").exists():
         assert (result.report_dir / "report.html").is_file()
-    assert result.outputs == {"exit-code": "0", "report-dir": "chat-text-report"}
+    counts = {key: result.outputs.pop(key) for key in list(result.outputs) if key != "exit-code"}
+    assert result.outputs == {"exit-code": "0"}
+    # the four verdicts counted apart, as in report.json
+    assert counts == {
+        "report-dir": "chat-text-report",
+        "checks-passed": str(report["checks_passed"]),
+        "checks-failed": "0",
+        "checks-not-exercised": str(report["checks_not_exercised"]),
+        "checks-inconclusive": str(report["checks_inconclusive"]),
+        "rate-limited": "0",
+    }
+    assert int(counts["checks-passed"]) > 0
     assert result.summary.startswith("### chat-text conformance: exit 0")
     assert "PASSED:" in result.summary
     assert_token_nowhere(result, server.token)
@@ -200,9 +211,10 @@ def test_a_failing_run_exits_1_with_its_report(tmp_path: Path, server: MutationS
     failed = {r["name"] for r in report["results"] if r["verdict"] == "failed"}
     assert "status_code_conformance" in failed
     assert any(note.startswith("fail fast:") for note in report["notes"])
-    assert "$CHAT_TEXT_TOKEN" in (result.report_dir / "report.json").read_text()
+    assert "$CHAT_TEXT_API_KEY" in (result.report_dir / "report.json").read_text()
     assert 'failures="0"' not in (result.report_dir / "junit.xml").read_text()
-    assert result.outputs == {"exit-code": "1", "report-dir": "out/report"}
+    assert result.outputs["exit-code"] == "1" and result.outputs["report-dir"] == "out/report"
+    assert int(result.outputs["checks-failed"]) >= 1
     assert_token_nowhere(result, server.token)
 
 
@@ -227,7 +239,7 @@ def test_inputs_become_the_suites_options(tmp_path: Path) -> None:
     fake.write_text(
         f"#!{sys.executable}\n"
         "import json, os, sys\n"
-        f"json.dump({{'argv': sys.argv[1:], 'token': os.environ.get('CHAT_TEXT_TOKEN')}},"
+        f"json.dump({{'argv': sys.argv[1:], 'token': os.environ.get('CHAT_TEXT_API_KEY')}},"
         f" open({str(record)!r}, 'w'))\n"
         "print('FAILED: 1 check failed')\n"
         "sys.exit(1)\n"

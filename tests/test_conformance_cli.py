@@ -85,7 +85,7 @@ def test_wrong_token_exits_2_with_a_clear_message(
 def test_token_from_environment(
     server: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CHAT_TEXT_TOKEN", TOKEN)
+    monkeypatch.setenv("CHAT_TEXT_API_KEY", TOKEN)
     argv = ["--base-url", server, "--model", MODEL, "--level", "schema", "--max-examples", "2"]
     code = main([*argv, "--seed", "0", "-q"])
     out, _ = capsys.readouterr()
@@ -169,7 +169,7 @@ def test_broken_server_exits_1_with_a_redacted_curl(
     assert "(milliseconds?)" in out
     assert "reproduce:" in out
     assert "curl -sS -N -X POST" in out
-    assert '"Authorization: Bearer $CHAT_TEXT_TOKEN"' in out
+    assert '"Authorization: Bearer $CHAT_TEXT_API_KEY"' in out
     assert TOKEN not in out + report.read_text()
     data = json.loads(report.read_text())
     assert data["ok"] is False
@@ -216,7 +216,7 @@ def _st_run(url: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 @pytest.mark.slow
 @full_only
 def test_st_run_passes_with_the_token_from_the_environment(server: str) -> None:
-    proc = _st_run(server, _env(CHAT_TEXT_TOKEN=TOKEN, CHAT_TEXT_MODEL=MODEL))
+    proc = _st_run(server, _env(CHAT_TEXT_API_KEY=TOKEN, CHAT_TEXT_MODEL=MODEL))
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "No issues found" in proc.stdout
 
@@ -224,7 +224,7 @@ def test_st_run_passes_with_the_token_from_the_environment(server: str) -> None:
 @pytest.mark.slow
 @full_only
 def test_st_run_fails_on_a_wrong_token(server: str) -> None:
-    proc = _st_run(server, _env(CHAT_TEXT_TOKEN="wrong", CHAT_TEXT_MODEL=MODEL))
+    proc = _st_run(server, _env(CHAT_TEXT_API_KEY="wrong", CHAT_TEXT_MODEL=MODEL))
     assert proc.returncode == 1, proc.stdout[-3000:]
 
 
@@ -232,7 +232,7 @@ def test_st_run_uses_the_per_response_checks_and_passes_the_rest(server: str) ->
     """One `st run` with the token from the environment and a context window declared smaller
     than the real one: exactly the window-dependent custom checks fail (proof that `st run`
     ran the suite's checks), every built-in check passes."""
-    env = _env(CHAT_TEXT_TOKEN=TOKEN, CHAT_TEXT_MODEL=MODEL, CHAT_TEXT_CONTEXT_LENGTH="10")
+    env = _env(CHAT_TEXT_API_KEY=TOKEN, CHAT_TEXT_MODEL=MODEL, CHAT_TEXT_CONTEXT_LENGTH="10")
     proc = _st_run(server, env)
     assert proc.returncode == 1
     summary = proc.stdout[proc.stdout.index("Failures:") :].split("\n\n")[0]

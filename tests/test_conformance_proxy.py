@@ -233,7 +233,7 @@ def test_faults_are_recorded_with_their_rule(faulty: MutationServer, name: str) 
     assert any("VIOLATION" in line for line in lines)
     failure = next(f for f in report.failures() if f.check in mutation.rules)
     assert failure.reproducer.startswith("curl ") and faulty.base_url in failure.reproducer
-    assert "$CHAT_TEXT_TOKEN" in failure.reproducer or "Authorization" not in failure.reproducer
+    assert "$CHAT_TEXT_API_KEY" in failure.reproducer or "Authorization" not in failure.reproducer
 
 
 def test_the_client_still_gets_the_faulty_answer(faulty: MutationServer) -> None:
@@ -573,7 +573,7 @@ def test_the_token_is_in_no_report_file_and_no_line(
         assert all(token not in line for line in lines)
         assert token not in summary
         assert token not in caplog.text
-    assert "$CHAT_TEXT_TOKEN" in json.dumps(json.loads((tmp_path / "report.json").read_text()))
+    assert "$CHAT_TEXT_API_KEY" in json.dumps(json.loads((tmp_path / "report.json").read_text()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -844,7 +844,7 @@ def test_a_proxy_report_replays(
             client.chat_text(model=faulty.model, messages=QUESTION)
         report = proxy.report()
     reports.write_report_dir(report, tmp_path)
-    monkeypatch.setenv("CHAT_TEXT_TOKEN", faulty.token)
+    monkeypatch.setenv("CHAT_TEXT_API_KEY", faulty.token)
     with faulty.mutated(mutation):
         still, out, _ = _run_cli(["replay", str(tmp_path)])
     with faulty.mutated(None):

@@ -1,5 +1,5 @@
 """Failures a server team can replay: ``--report-dir`` (report.json, junit.xml, long bodies as
-files), reproducers that work when pasted with ``$CHAT_TEXT_TOKEN`` set, and
+files), reproducers that work when pasted with ``$CHAT_TEXT_API_KEY`` set, and
 ``chat-text-conformance replay REPORT`` (exit 1 while the bug is there, 0 once it is fixed).
 
 One reference server (tests/mutations.py) is broken on purpose for a run and for the replays,
@@ -70,7 +70,7 @@ def server() -> Iterator[MutationServer]:
 
 @pytest.fixture
 def token_env(server: MutationServer, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("CHAT_TEXT_TOKEN", server.token)
+    monkeypatch.setenv("CHAT_TEXT_API_KEY", server.token)
     return server.token
 
 
@@ -139,7 +139,7 @@ def test_long_bodies_are_files_the_reproducers_name(long_body_run: Run) -> None:
         body_file = long_body_run.folder / failure["request"]["body_file"]
         assert body_file.read_text() == failure["request"]["body"]
         assert f"--data-binary @{body_file}" in failure["reproducer"]
-        assert "$CHAT_TEXT_TOKEN" in failure["reproducer"]
+        assert "$CHAT_TEXT_API_KEY" in failure["reproducer"]
     # the printed summary names the same files
     assert f"@{long_body_run.folder}/bodies/" in long_body_run.out
     assert len(list((long_body_run.folder / "bodies").iterdir())) >= len(failures)
@@ -199,7 +199,7 @@ def test_a_file_as_report_dir_is_a_usage_error(
 def _shell(command: str, token: str | None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_TEXT_")}
     if token is not None:
-        env["CHAT_TEXT_TOKEN"] = token
+        env["CHAT_TEXT_API_KEY"] = token
     return subprocess.run(
         ["/bin/sh", "-c", command],
         env=env,
@@ -228,7 +228,7 @@ def test_the_curl_reproducer_shows_the_bug_and_then_the_fix(
     fixed = _shell(command, server.token)
     prompt, completion, total = _usage(fixed.stdout)
     assert total == prompt + completion
-    # the command takes its token from $CHAT_TEXT_TOKEN, not from anywhere else
+    # the command takes its token from $CHAT_TEXT_API_KEY, not from anywhere else
     assert json.loads(_shell(command, "not-the-token").stdout)["error"]["code"]
 
 
@@ -237,7 +237,7 @@ def test_reproducers_with_a_derived_token_run_in_a_shell(
 ) -> None:
     failure = _result(_report(case_run), "unauthorized_without_valid_token")["failures"][0]
     command = failure["reproducer"]
-    assert "CHAT_TEXT_TOKEN" in command
+    assert "CHAT_TEXT_API_KEY" in command
     with server.mutated(CASE_BUG):
         accepted = _shell(command, server.token)
     assert json.loads(accepted.stdout)["choices"]  # the swapped-case token got in: the bug
@@ -285,7 +285,9 @@ def test_replay_waits_out_a_rate_limiter_and_never_judges_a_busy_answer(
         code, out, _ = _main(["replay", str(long_body_run.folder), "--base-url", url, "-q"])
     rows = [line for line in out.splitlines() if line.startswith("usage_total_is_sum ")]
     assert rows and all("inconclusive: rate-limited: answered 429" in row for row in rows), out
-    assert code != 1 and "STILL FAILS" not in out, out
+    # nothing could be judged again: not "fixed", and nothing still fails
+    assert code == 1 and "STILL FAILS" not in out, out
+    assert out.splitlines()[-1].startswith("NOT JUDGED: ")
 
 
 def test_replay_reruns_a_failed_property(
@@ -311,7 +313,7 @@ def test_replay_through_the_installed_command(long_body_run: Run, server: Mutati
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_TEXT_")}
     proc = subprocess.run(
         [str(command), "replay", str(long_body_run.folder), "-q"],
-        env={**env, "CHAT_TEXT_TOKEN": server.token},
+        env={**env, "CHAT_TEXT_API_KEY": server.token},
         capture_output=True,
         text=True,
         timeout=60,
@@ -321,7 +323,7 @@ def test_replay_through_the_installed_command(long_body_run: Run, server: Mutati
     assert "FIXED" in proc.stdout
 
 
-def _request(body: Any, *, auth: str | None = "Bearer $CHAT_TEXT_TOKEN") -> dict[str, Any]:
+def _request(body: Any, *, auth: str | None = "Bearer $CHAT_TEXT_API_KEY") -> dict[str, Any]:
     headers = [["Content-Type", "application/json"]]
     if auth is not None:
         headers.append(["Authorization", auth])
@@ -428,7 +430,7 @@ def test_replay_of_a_missing_report(
 def test_replay_without_a_token(
     long_body_run: Run, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.delenv("CHAT_TEXT_TOKEN", raising=False)
+    monkeypatch.delenv("CHAT_TEXT_API_KEY", raising=False)
     assert "needs the token" in _replay_error([str(long_body_run.folder)], capsys)
 
 

@@ -162,7 +162,7 @@ def test_a_shell_expands_the_reproducer_back_to_what_was_sent(sent: str) -> None
     # the shell's own word splitting and expansion, with printf in place of curl
     shown = subprocess.run(
         ["/bin/sh", "-c", "printf '%s\\n' " + command.removeprefix("curl ")],
-        env={"CHAT_TEXT_TOKEN": TOKEN, "PATH": "/usr/bin:/bin"},
+        env={"CHAT_TEXT_API_KEY": TOKEN, "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         check=True,

@@ -153,7 +153,7 @@ def test_everything_from_the_run_is_escaped_and_the_token_scrubbed() -> None:
     assert "&lt;script&gt;document.title=&quot;pwned&quot;&lt;/script&gt;" in page
     assert HOSTILE in _text(page)  # shown as text
     assert TOKEN not in page and TOKEN.swapcase() not in page
-    assert "$CHAT_TEXT_TOKEN" in page
+    assert "$CHAT_TEXT_API_KEY" in page
 
 
 def test_rate_limited_answers_and_the_wait_are_on_the_page() -> None:
@@ -323,7 +323,7 @@ def test_a_browser_renders_the_failing_run(failing: tuple[Path, str], tmp_path: 
     failure = next(r for r in data["results"] if r["name"] == "usage_total_is_sum")["failures"][0]
     assert failure["reproducer"].startswith("curl ")
     assert re.sub(r"\s+", " ", failure["reproducer"]) in text
-    assert "Authorization: Bearer $CHAT_TEXT_TOKEN" in text
+    assert "Authorization: Bearer $CHAT_TEXT_API_KEY" in text
     assert token not in dom
     assert not re.search(r'<button[^>]*class="copy"[^>]*hidden', dom)  # copy buttons shown
 

@@ -22,7 +22,7 @@ from ._argtypes import non_negative_float, positive_float, positive_int, report_
 from ._argtypes import workers as workers_type
 from .pacing import AUTO_CEILING, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_WAIT
 from .results import CheckResult, RunReport
-from .target import Level, Target
+from .target import TOKEN_ENV, Level, Target, token_from_env
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_SETUP", "main"]
 
@@ -31,7 +31,6 @@ EXIT_FAILED = 1
 EXIT_SETUP = 2
 
 DEFAULT_MAX_EXAMPLES = 25
-TOKEN_ENV = "CHAT_TEXT_TOKEN"  # noqa: S105 - the name of an env var, not a token
 DEBUG_ENV = "CHAT_TEXT_CONFORMANCE_DEBUG"
 
 
@@ -74,7 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     target = parser.add_argument_group("target")
     target.add_argument("--base-url", help="server base URL, e.g. http://127.0.0.1:8000")
     target.add_argument(
-        "--token", help=f"bearer token (default: ${TOKEN_ENV}); never printed, reports redact it"
+        "--token",
+        help=(
+            f"bearer token (default: ${TOKEN_ENV}, or its old name $CHAT_TEXT_TOKEN); never "
+            "printed, reports redact it"
+        ),
     )
     target.add_argument("--model", help="model every request is pinned to")
     target.add_argument(
@@ -227,7 +230,7 @@ def _target(args: argparse.Namespace) -> Iterator[Target]:
     base_url: str = args.base_url
     if not base_url.startswith(("http://", "https://")):
         raise UsageError(f"--base-url must start with http:// or https://, got {base_url!r}")
-    token = args.token or os.environ.get(TOKEN_ENV)
+    token = args.token or token_from_env()
     if not token:
         raise UsageError(f"--base-url needs a token: pass --token or set ${TOKEN_ENV}")
     if not args.model:

@@ -193,7 +193,7 @@ def _judge(
         )
     if status in (401, 403):
         return fail(
-            f"the server rejected the token (HTTP {status}); check --token / CHAT_TEXT_TOKEN",
+            f"the server rejected the token (HTTP {status}); check --token / $CHAT_TEXT_API_KEY",
             "HTTP 2xx for a valid request with the given token",
             what,
         )

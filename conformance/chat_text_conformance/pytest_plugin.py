@@ -4,7 +4,7 @@ Installed with the package (entry point ``pytest11``), so it is loaded by every 
 environment that has ``chat-text`` installed. It does nothing unless enabled by an option::
 
     pytest --chat-text-base-url https://llm.example.com --chat-text-model my-model \\
-           --chat-text-token "$TOKEN"            # or CHAT_TEXT_TOKEN in the environment
+           --chat-text-token "$TOKEN"            # or CHAT_TEXT_API_KEY in the environment
     pytest --chat-text-embedded                  # the reference server, for a smoke test
 
 When enabled, the suite runs once at the end of collection and adds one test item per check
@@ -16,7 +16,6 @@ and ``chat_text_report`` (the :class:`~chat_text_conformance.RunReport` of the r
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
     from .results import CheckResult, RunReport
     from .target import Target
 
-_TOKEN_ENV = "CHAT_TEXT_TOKEN"  # noqa: S105 - the name of an env var, not a token
+_TOKEN_ENV = "CHAT_TEXT_API_KEY"  # noqa: S105 - the name of an env var, not a token
 _REPORT_KEY = pytest.StashKey["RunReport | None"]()
 
 
@@ -81,7 +80,7 @@ def _enabled(config: pytest.Config) -> bool:
 @contextlib.contextmanager
 def _target(config: pytest.Config) -> Iterator[Target]:
     from .embedded import DEFAULT_MODEL, embedded
-    from .target import Target
+    from .target import Target, token_from_env
 
     timeout = float(config.getoption("--chat-text-request-timeout"))
     base_url = config.getoption("--chat-text-base-url")
@@ -90,7 +89,7 @@ def _target(config: pytest.Config) -> Iterator[Target]:
         with embedded(model or DEFAULT_MODEL, request_timeout=timeout) as target:
             yield target
         return
-    token = config.getoption("--chat-text-token") or os.environ.get(_TOKEN_ENV)
+    token = config.getoption("--chat-text-token") or token_from_env()
     if not token:
         raise pytest.UsageError(f"--chat-text-base-url needs --chat-text-token or ${_TOKEN_ENV}")
     if not model:
@@ -117,15 +116,22 @@ class ConformanceCheckItem(pytest.Item):
         self.setup_error = setup_error
 
     def runtest(self) -> None:
+        from .report import verdict_text
+
         if self.setup_error is not None:
-            raise ConformanceCheckFailed(f"set-up error: {self.setup_error}")
+            raise ConformanceCheckFailed(self.setup_error)
         assert self.result is not None
         if not self.result.ok:
             raise ConformanceCheckFailed(self._describe(self.result))
+        if self.result.verdict != "passed":  # never shown as passed: it did not run
+            pytest.skip(verdict_text(self.result))
 
     @staticmethod
     def _describe(result: CheckResult) -> str:
+        from .report import citation
+
         lines = [f"{result.name}: failed {result.failed} time(s), passed {result.passed}"]
+        lines += citation(result.name)
         for failure in result.failures:
             lines.append(f"- {failure.message}")
             if failure.expected:
@@ -181,7 +187,19 @@ def pytest_collection_modifyitems(
                 session,
                 name="chat-text-conformance::setup",
                 result=None,
-                setup_error=report.setup_error,
+                setup_error=f"set-up error: {report.setup_error}",
+            )
+        )
+    elif report.unjudged_levels():
+        items.append(
+            ConformanceCheckItem.from_parent(
+                session,
+                name="chat-text-conformance::judged",
+                result=None,
+                setup_error=(
+                    f"no rule of the {', '.join(report.unjudged_levels())} level(s) passed: "
+                    "a run that judged nothing there cannot pass (see the skipped rules' reasons)"
+                ),
             )
         )
     for result in report.results:

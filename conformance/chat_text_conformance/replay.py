@@ -39,9 +39,10 @@ import chat_text_spec
 from . import catalogue as rule_catalogue
 from . import checks
 from .pacing import Pacer, is_busy
+from .report import citation
 from .reproducer import curl_command
 from .results import TOKEN_PLACEHOLDER, RequestRecord, redact_token
-from .target import Level, Target
+from .target import TOKEN_ENV, Level, Target, token_from_env
 
 __all__ = [
     "ReplayError",
@@ -52,7 +53,6 @@ __all__ = [
     "replay",
 ]
 
-TOKEN_ENV = "CHAT_TEXT_TOKEN"  # noqa: S105 - the name of an env var, not a token
 PROG = "chat-text-conformance replay"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 MAX_BYTES = 16 * 1024 * 1024
@@ -65,6 +65,7 @@ NOT_JUDGED = "not re-judged"
 NOT_REPLAYABLE = "not replayable"
 INCONCLUSIVE = "inconclusive"
 NOT_EXERCISED = "not exercised"
+VERDICTS = (PASSES, FAILS, NOT_JUDGED, NOT_REPLAYABLE, INCONCLUSIVE, NOT_EXERCISED)
 
 
 class ReplayError(Exception):
@@ -527,19 +528,28 @@ def summary(cases: Sequence[Replayed]) -> str:
             continue
         shown.add(case.rule)
         lines += ["", f"STILL FAILS {case.rule}: {case.detail}"]
+        lines += [f"  {line}" for line in citation(case.rule)]
         lines.append(f"  expected: {case.expected or '(not recorded by the rule)'}")
         lines.append(f"  actual: {case.actual or '(not recorded by the rule)'}")
         if case.reproducer:
             lines.append(f"  reproduce:\n    {case.reproducer}")
-    count = {v: sum(1 for c in cases if c.verdict == v) for v in (PASSES, FAILS)}
-    others = len(cases) - count[PASSES] - count[FAILS]
-    verdict = "STILL FAILING" if count[FAILS] else "FIXED"
+    count = {v: sum(1 for c in cases if c.verdict == v) for v in VERDICTS}
+    unsent = count[NOT_JUDGED] + count[NOT_REPLAYABLE]
     lines += [
         "",
-        f"{verdict}: {len(cases)} case(s) replayed: {count[PASSES]} now pass, {count[FAILS]} "
-        f"still fail, {others} not re-judged / not replayable / not exercised / inconclusive",
+        f"{outcome(cases)}: {len(cases)} case(s) replayed: {count[PASSES]} now pass, "
+        f"{count[FAILS]} still fail, {count[NOT_EXERCISED]} not exercised, "
+        f"{count[INCONCLUSIVE]} inconclusive, {unsent} not re-judged or not replayable",
     ]
     return "\n".join(lines)
+
+
+def outcome(cases: Sequence[Replayed]) -> str:
+    """``STILL FAILING`` (a case fails), ``FIXED`` (none fails, at least one passes) or ``NOT
+    JUDGED`` (none could be judged again: nothing shows the fix)."""
+    if any(c.verdict == FAILS for c in cases):
+        return "STILL FAILING"
+    return "FIXED" if any(c.verdict == PASSES for c in cases) else "NOT JUDGED"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -555,8 +565,9 @@ def build_parser() -> argparse.ArgumentParser:
             "properties re-run with the report's seed."
         ),
         epilog=(
-            "exit codes: 0 no replayed case fails any more, 1 a case still fails, 2 usage error "
-            "(missing report, no token, unreachable server)"
+            "exit codes: 0 no replayed case fails any more and at least one passes, 1 a case "
+            "still fails or none could be judged again (all inconclusive, not exercised or not "
+            "replayable), 2 usage error (missing report, no token, unreachable server)"
         ),
     )
     parser.add_argument("report", metavar="REPORT", help="a report.json or its report folder")
@@ -591,7 +602,7 @@ def _workers(value: Any) -> int:
 
 
 def _settings(args: argparse.Namespace, data: dict[str, Any], folder: Path | None) -> _Settings:
-    token = args.token or os.environ.get(TOKEN_ENV)
+    token = args.token or token_from_env()
     if not token:
         raise ReplayError(f"replay needs the token: pass --token or set ${TOKEN_ENV}")
     base_url = str(args.base_url or data.get("base_url") or "")
@@ -646,7 +657,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     finally:
         settings.client.close()
     print(redact_token(summary(cases), token), file=out, flush=True)
-    return EXIT_FAILED if any(c.verdict == FAILS for c in cases) else EXIT_OK
+    return EXIT_OK if outcome(cases) == "FIXED" else EXIT_FAILED
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -666,7 +677,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # never a traceback for a user; the cause in one line
         if os.environ.get("CHAT_TEXT_CONFORMANCE_DEBUG"):
             raise
-        token = args.token or os.environ.get(TOKEN_ENV)
+        token = args.token or token_from_env()
         reason = redact_token(str(exc), token)
         print(
             f"{PROG}: error: {type(exc).__name__}: {reason} "

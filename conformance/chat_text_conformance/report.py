@@ -1,7 +1,7 @@
 """Reports of a run: the human summary, JUnit XML (one test case per check), JSON, and the report
 folder (``--report-dir``) that holds all three plus the long request bodies the reproducers name.
 
-The token never appears in any of them: requests are recorded with ``$CHAT_TEXT_TOKEN`` in its
+The token never appears in any of them: requests are recorded with ``$CHAT_TEXT_API_KEY`` in its
 place, and every writer takes the token (when known) to scrub anything that slipped through.
 
 ``report.json`` is what ``chat-text-conformance replay`` reads: every failure keeps its request
@@ -34,10 +34,12 @@ __all__ = [
     "REPORT_FILE",
     "REPORT_FORMAT",
     "ReportFiles",
+    "citation",
     "coverage_failure",
     "reproducer",
     "summary_text",
     "to_json",
+    "verdict_counts",
     "verdict_text",
     "write_bodies",
     "write_json",
@@ -134,6 +136,13 @@ def summary_text(
     lines.append("")
     for note in report.notes:
         lines.append(f"note: {note}")
+    unjudged = report.unjudged_levels() if report.setup_error is None else []
+    if unjudged:
+        lines.append(
+            f"NOT JUDGED: no rule of the {', '.join(unjudged)} level(s) passed (each was not "
+            "exercised or inconclusive, with the reason above): a run that judged nothing there "
+            "cannot pass"
+        )
     if report.cost is not None and report.cost.total_requests:
         lines.append(report.cost.summary() + f"; {report.duration:.1f}s")
         by_phase = ", ".join(f"{p} {n}" for p, n in sorted(report.cost.requests.items()))
@@ -147,17 +156,16 @@ def summary_text(
         lines.append(coverage_failure(report))
     if report.setup_error:
         lines.append(f"SET-UP ERROR: {report.setup_error}")
-    verdict = "PASSED" if report.ok else "FAILED"
+    verdict = {"passed": "PASSED", "not judged": "NOT JUDGED"}.get(report.verdict, "FAILED")
     volume = f"{report.duration:.1f}s"
     if report.cases:
         volume += (
             f" ({report.cases} schemathesis request(s) in {report.schemathesis_seconds:.1f}s, "
             f"{report.cases_per_second:.0f}/s)"
         )
-    counts = _verdict_counts(report)
     lines.append(
-        f"{verdict}: {report.passed} check(s) passed, {report.failed} failed"
-        f"{counts}; level {report.level}; {volume}; seed {report.seed}; target {report.target}"
+        f"{verdict}: {verdict_counts(report)}; level {report.level}; {volume}; "
+        f"seed {report.seed}; target {report.target}"
     )
     return _scrub("\n".join(lines), token)
 
@@ -175,22 +183,32 @@ def coverage_failure(report: RunReport) -> str:
     )
 
 
-def _verdict_counts(report: RunReport) -> str:
-    """``" (3 not exercised, 1 inconclusive)"`` among the checks without failure."""
-    not_exercised = sum(1 for r in report.results if r.verdict == "not exercised")
-    inconclusive = sum(1 for r in report.results if r.verdict == "inconclusive")
-    parts = []
-    if not_exercised:
-        parts.append(f"{not_exercised} of them not exercised")
-    if inconclusive:
-        parts.append(f"{inconclusive} inconclusive")
-    return f" ({', '.join(parts)})" if parts else ""
+def verdict_counts(report: RunReport) -> str:
+    """The four verdicts counted apart: ``38 passed, 0 failed, 3 not exercised, 0 inconclusive
+    (of 41 rules)``."""
+    return (
+        f"{report.passed} passed, {report.failed} failed, {report.not_exercised} not exercised, "
+        f"{report.inconclusive} inconclusive (of {len(report.results)} rules)"
+    )
+
+
+def citation(rule_id: str) -> list[str]:
+    """The rule's statement, sources and premise (:meth:`Rule.citation`), or nothing for a row
+    that is not a rule of the catalogue."""
+    from .catalogue import get
+
+    try:
+        return get(rule_id).citation()
+    except KeyError:
+        return []
 
 
 def _failure_lines(
     report: RunReport, failure: Failure, report_dir: str | Path | None
 ) -> Iterator[str]:
     yield f"  what: {failure.message or '(no message)'}"
+    for line in citation(failure.check):
+        yield f"  {line}"
     yield f"  expected: {_shorten(failure.expected, 500) if failure.expected else _NO_EXPECTED}"
     yield f"  actual: {_shorten(failure.actual, 500) if failure.actual else _NO_ACTUAL}"
     command = reproducer(report, failure, report_dir=report_dir)
@@ -225,6 +243,7 @@ def _failure_json(
     return {
         "check": failure.check,
         "message": failure.message,
+        "citation": citation(failure.check),
         "expected": failure.expected,
         "actual": failure.actual,
         "reproducer": reproducer(report, failure, report_dir=report_dir),
@@ -331,10 +350,12 @@ def to_json(report: RunReport, *, report_dir: str | Path | None = None) -> dict[
         "cases": report.cases,
         "cases_per_second": round(report.cases_per_second, 1),
         "schemathesis_seconds": round(report.schemathesis_seconds, 3),
+        "verdict": report.verdict,
         "checks_passed": report.passed,
         "checks_failed": report.failed,
-        "checks_not_exercised": sum(1 for r in report.results if r.verdict == "not exercised"),
-        "checks_inconclusive": sum(1 for r in report.results if r.verdict == "inconclusive"),
+        "checks_not_exercised": report.not_exercised,
+        "checks_inconclusive": report.inconclusive,
+        "unjudged_levels": report.unjudged_levels() if report.setup_error is None else [],
         "setup_error": report.setup_error,
         "notes": list(report.notes),
         "cost": None
@@ -445,6 +466,9 @@ def write_junit_xml(
         if result.verdict == "failed":
             first = result.failures[0] if result.failures else None
             message = first.message if first else f"{result.failed} failure(s)"
+            cited = [line for line in citation(result.name) if not line.startswith("rule: ")]
+            if cited:  # the sentence it contradicts, where CI shows the failure
+                message += " (" + "; ".join(cited) + ")"
             failure = ET.SubElement(case, "failure", {"message": _scrub(message, token)})
             parts = ["\n".join(_failure_lines(report, f, report_dir)) for f in result.failures]
             failure.text = _scrub("\n\n".join(parts), token)

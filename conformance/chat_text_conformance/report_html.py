@@ -7,7 +7,7 @@ copy). Every text that comes from a run (messages, bodies, headers: a hostile se
 them) is HTML-escaped, and the token is scrubbed like in every other report.
 
 Sections: the summary (verdict, level, target, time, workers, cost, coverage score), the
-failures (what, expected, actual, a copyable reproducer with ``$CHAT_TEXT_TOKEN``), the checks
+failures (what, expected, actual, a copyable reproducer with ``$CHAT_TEXT_API_KEY``), the checks
 (each rule's verdict with its statement, level and sources from the rule catalogue), the spec
 coverage (per group, and what was missed and why), and the validation proxy's exchanges when
 the report has them.
@@ -113,6 +113,10 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 .sources { margin: 4px 0 0; padding: 0; list-style: none; font-size: 12.5px;
   color: var(--muted); }
 .sources q { font-style: italic; }
+.cited { margin: 6px 0 10px; padding: 6px 10px; border-left: 3px solid var(--fail);
+  background: var(--card); }
+.cited .label { font-size: 12px; text-transform: uppercase; color: var(--muted); }
+.premise { font-size: 12.5px; color: var(--warn); margin: 4px 0 0; }
 .why { font-size: 13px; color: var(--muted); margin-top: 2px; }
 .toolbar { display: flex; gap: 6px; flex-wrap: wrap; margin: 0 0 10px; }
 button { font: inherit; font-size: 13px; border: 1px solid var(--line); background: var(--card);
@@ -394,8 +398,13 @@ def _failures(report: RunReport, report_dir: str | Path | None, ids: _Ids) -> It
             f'<h3><span class="mono">{_e(result.name)}</span> '
             f'<span class="pill fail">failed {result.failed} time(s)</span></h3>'
         )
-        if rule is not None:
+        if rule is not None:  # the sentence the server contradicts, with the failure
             yield f'<p class="muted">{_e(rule.statement)}</p>'
+            yield '<div class="cited"><span class="label">contradicts</span>'
+            yield _sources(rule)
+            if rule.premise is not None:
+                yield f'<p class="premise">{_e(rule.premise)}</p>'
+            yield "</div>"
         if not result.failures:
             yield '<p class="muted">No failure details were kept.</p>'
         if result.failures:
@@ -426,7 +435,9 @@ def _failure(
     yield "</div></div>"
     command = reproducer(report, failure, report_dir=report_dir)
     if command:
-        yield from _code_block("reproduce (export CHAT_TEXT_TOKEN first)", command, ids, copy=True)
+        yield from _code_block(
+            "reproduce (export CHAT_TEXT_API_KEY first)", command, ids, copy=True
+        )
     else:
         yield '<div class="label"><span>reproduce</span></div>'
         yield '<p class="muted">No request was recorded for this failure.</p>'
@@ -581,7 +592,7 @@ def _render(report: RunReport, report_dir: str | Path | None, token: str | None)
     parts.append(
         "<footer>Written by chat-text-conformance. report.json holds the same run for "
         "<code>chat-text-conformance replay</code>; junit.xml is for CI. Reproducers read the "
-        "token from <code>$CHAT_TEXT_TOKEN</code>.</footer>"
+        "token from <code>$CHAT_TEXT_API_KEY</code>.</footer>"
     )
     parts.append(f"</main><script>{_JS}</script></body></html>")
     return redact_token("\n".join(parts), token) + "\n"

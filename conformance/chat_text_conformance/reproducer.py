@@ -1,4 +1,4 @@
-"""Reproducers a server team can paste: curl commands that use ``$CHAT_TEXT_TOKEN`` (never the
+"""Reproducers a server team can paste: curl commands that use ``$CHAT_TEXT_API_KEY`` (never the
 token itself), with request bodies over :data:`INLINE_BODY_LIMIT` bytes saved to files in the
 report folder."""
 
@@ -36,14 +36,14 @@ def _quote_header(name: str, value: str) -> str:
     text = f"{name}: {value}"
     if not _TOKEN_FORM.search(text):
         return shlex.quote(text)
-    # double quotes, so that the shell expands $CHAT_TEXT_TOKEN (and the forms derived from it)
+    # double quotes, so that the shell expands $CHAT_TEXT_API_KEY (and the forms derived from it)
     parts: list[str] = []
     position = 0
     for match in _TOKEN_FORM.finditer(text):
         parts.append(_double_quoted(text[position : match.start()]))
         form = match.group()
         if form == TOKEN_PLACEHOLDER and _IDENTIFIER_CHAR.match(text, match.end()):
-            form = "${CHAT_TEXT_TOKEN}"  # "$CHAT_TEXT_TOKENx" would name another variable
+            form = "${CHAT_TEXT_API_KEY}"  # "$CHAT_TEXT_API_KEYx" would name another variable
         parts.append(form)
         position = match.end()
     parts.append(_double_quoted(text[position:]))

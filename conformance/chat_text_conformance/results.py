@@ -25,17 +25,26 @@ if TYPE_CHECKING:
     from .coverage import SpecCoverage
     from .pacing import PacingStats
 
-TOKEN_PLACEHOLDER = "$CHAT_TEXT_TOKEN"  # noqa: S105 - the shell variable reproducers use
+TOKEN_PLACEHOLDER = "$CHAT_TEXT_API_KEY"  # noqa: S105 - the shell variable reproducers use
 """What reproducers and reports show in place of the bearer token."""
 
 TOKEN_FORMS: tuple[tuple[str, Callable[[str], str]], ...] = (
-    ('$(printf %s "$CHAT_TEXT_TOKEN" | tr a-zA-Z A-Za-z)', str.swapcase),
-    ("${CHAT_TEXT_TOKEN%?}", lambda token: token[:-1]),
+    ('$(printf %s "$CHAT_TEXT_API_KEY" | tr a-zA-Z A-Za-z)', str.swapcase),
+    ("${CHAT_TEXT_API_KEY%?}", lambda token: token[:-1]),
     (TOKEN_PLACEHOLDER, lambda token: token),
 )
 """Shell expressions standing for the token and for values derived from it that requests carry
 (the token in swapped case, the token without its last character): reproducers and reports show
 these, never the token or most of it. ``RequestRecord.headers_for`` turns them back."""
+
+_OLD_TOKEN_FORMS: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
+    (form.replace("CHAT_TEXT_API_KEY", "CHAT_TEXT_TOKEN"), derive) for form, derive in TOKEN_FORMS
+)
+"""The same forms under the variable's old name, in reports written before it changed: replay
+still turns them back."""
+
+LEVELS = ("schema", "semantic", "strict")
+"""The levels, lowest first (a run at one level claims every level below it too)."""
 
 _MIN_DERIVED = 6
 """Derived values shorter than this are left alone (too short to give the token away)."""
@@ -70,7 +79,7 @@ class RequestRecord:
     path: str
     """The path (and query) below the target's base URL, e.g. ``/inference/chat_text``."""
     headers: tuple[tuple[str, str], ...]
-    """Header name/value pairs; the token is replaced with ``$CHAT_TEXT_TOKEN``."""
+    """Header name/value pairs; the token is replaced with ``$CHAT_TEXT_API_KEY``."""
     body: bytes | None = None
 
     @classmethod
@@ -99,7 +108,7 @@ class RequestRecord:
         """The headers to send again, with the token (and what was derived from it) put back."""
         headers: dict[str, str] = {}
         for name, value in self.headers:
-            for form, derive in TOKEN_FORMS:
+            for form, derive in (*TOKEN_FORMS, *_OLD_TOKEN_FORMS):
                 value = value.replace(form, derive(token))
             headers[name] = value
         return headers
@@ -141,7 +150,7 @@ class Failure:
     actual: str = ""
     """What came back (status, error body or the offending field)."""
     reproducer: str = ""
-    """A ready-to-paste reproducer (curl with ``$CHAT_TEXT_TOKEN``, or a Python snippet)."""
+    """A ready-to-paste reproducer (curl with ``$CHAT_TEXT_API_KEY``, or a Python snippet)."""
     request: RequestRecord | None = None
     """The request that got the answer, for ``replay`` (``None`` for client checks)."""
     requests: tuple[RequestRecord, ...] = ()
@@ -315,6 +324,9 @@ class RunReport:
     """Unix time the run started (``None``: not recorded)."""
     pacing: PacingStats | None = None
     """Busy answers (429, 503) met, re-sent and waited out; the requests in flight."""
+    claims: tuple[str, ...] | None = None
+    """The levels the run can judge, when fewer than every level up to ``level`` (the proxy:
+    no rule of the strict level can be shown by one exchange)."""
 
     @property
     def coverage_ok(self) -> bool:
@@ -324,22 +336,70 @@ class RunReport:
         return self.coverage is not None and self.coverage.score >= self.min_coverage
 
     @property
+    def claimed_levels(self) -> tuple[str, ...]:
+        """The levels the run claims to have judged: every level up to its own (``claims``
+        when the producer can judge fewer, e.g. the proxy; none for a client run)."""
+        if self.claims is not None:
+            return self.claims
+        if self.level not in LEVELS:
+            return ()
+        return LEVELS[: LEVELS.index(self.level) + 1]
+
+    def unjudged_levels(self) -> list[str]:
+        """Claimed levels at which not one rule passed: nothing there was judged, so the run
+        cannot be green (a rule not exercised or inconclusive is never a pass)."""
+        from .catalogue import get
+
+        judged: set[str] = set()
+        for result in self.results:
+            if result.verdict != "passed":
+                continue
+            try:
+                judged.add(get(result.name).level.value)
+            except KeyError:  # a row of the run itself (after_run), not a rule
+                continue
+        return [level for level in self.claimed_levels if level not in judged]
+
+    @property
     def ok(self) -> bool:
+        """Green: no set-up error, no failure, the coverage minimum met, and at least one rule
+        passed at each level the run claims."""
         return (
             self.setup_error is None
             and all(result.ok for result in self.results)
             and self.coverage_ok
+            and (self.passed > 0 if self.level == "client" else not self.unjudged_levels())
         )
 
     @property
+    def verdict(self) -> str:
+        """``passed``, ``failed``, ``set-up error`` or ``not judged`` (nothing failed, but a
+        claimed level had no rule that passed)."""
+        if self.setup_error is not None:
+            return "set-up error"
+        if self.failed or not self.coverage_ok:
+            return "failed"
+        return "passed" if self.ok else "not judged"
+
+    @property
     def passed(self) -> int:
-        """Checks (by name) that had no failure."""
-        return sum(1 for result in self.results if result.ok)
+        """Rules that passed: applied and held at least once, never failed."""
+        return sum(1 for result in self.results if result.verdict == "passed")
 
     @property
     def failed(self) -> int:
-        """Checks (by name) that failed at least once."""
+        """Rules that failed at least once."""
         return sum(1 for result in self.results if not result.ok)
+
+    @property
+    def not_exercised(self) -> int:
+        """Rules that never applied, or whose input the suite could not build."""
+        return sum(1 for result in self.results if result.verdict == "not exercised")
+
+    @property
+    def inconclusive(self) -> int:
+        """Rules the suite could not judge (its own caps; only rate-limited answers)."""
+        return sum(1 for result in self.results if result.verdict == "inconclusive")
 
     @property
     def cases_per_second(self) -> float:

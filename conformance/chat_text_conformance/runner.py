@@ -260,9 +260,11 @@ def run(
         )
     report.results.extend(_ordered(results, level))
     report.results.extend(properties)
+    report.notes.extend(context.contradictions())
     report.duration = time.monotonic() - started
     say(
-        f"done in {report.duration:.1f}s: {report.cases} schemathesis request(s), "
-        f"{report.passed} check(s) passed, {report.failed} failed"
+        f"done in {report.duration:.1f}s: {report.cases} schemathesis request(s); rules: "
+        f"{report.passed} passed, {report.failed} failed, {report.not_exercised} not exercised, "
+        f"{report.inconclusive} inconclusive"
     )
     return report

@@ -11,7 +11,8 @@ It makes a plain ``st run`` apply the suite's rules:
   ``$CHAT_TEXT_MODEL`` (see :func:`schemathesis_adapter.adapt_spec`);
 * a valid request refused for a documented reason (``400 prompt_too_long``, ``413``) is not a
   ``positive_data_acceptance`` failure;
-* ``$CHAT_TEXT_TOKEN``, when set, is sent as the bearer token (or pass
+* ``$CHAT_TEXT_API_KEY`` (or its old name ``$CHAT_TEXT_TOKEN``), when set, is sent as the
+  bearer token (or pass
   ``-H "Authorization: Bearer ..."``); ``$CHAT_TEXT_CONTEXT_LENGTH`` enables the checks that need
   the model's context window.
 
@@ -39,11 +40,11 @@ from .schemathesis_adapter import (
     pin_model,
     register_checks,
 )
+from .target import TOKEN_ENV, token_from_env
 
 __all__ = ["MODEL_ENV", "TOKEN_ENV", "default_model"]
 
 MODEL_ENV = "CHAT_TEXT_MODEL"
-TOKEN_ENV = "CHAT_TEXT_TOKEN"  # noqa: S105 - the name of an env var, not a token
 CONTEXT_LENGTH_ENV = "CHAT_TEXT_CONTEXT_LENGTH"
 
 
@@ -68,7 +69,7 @@ def _context_length() -> int | None:
 def _new_run() -> SchemathesisRun:
     """The rules' state for a schema loaded by ``st run`` (one per loaded schema)."""
     context = checks.RunContext(
-        context_length=_context_length(), token=os.environ.get(TOKEN_ENV) or None
+        context_length=_context_length(), token=token_from_env(notice=lambda _: None)
     )
     return SchemathesisRun(context=context, level=checks.Level.SEMANTIC)
 
@@ -113,14 +114,14 @@ def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool
     )
 
 
-if os.environ.get(TOKEN_ENV):
+if token_from_env(notice=lambda _: None):
 
     @schemathesis.auth()
     class _EnvBearerToken:
-        """Sends ``$CHAT_TEXT_TOKEN`` as ``Authorization: Bearer ...``."""
+        """Sends ``$CHAT_TEXT_API_KEY`` as ``Authorization: Bearer ...``."""
 
         def get(self, case: Any, context: Any) -> str:
-            return os.environ.get(TOKEN_ENV, "")
+            return token_from_env(notice=lambda _: None) or ""
 
         def set(self, case: Any, data: str, context: Any) -> None:
             case.headers = case.headers or {}

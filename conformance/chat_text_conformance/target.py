@@ -3,10 +3,37 @@
 from __future__ import annotations
 
 import functools
+import os
 import ssl
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+TOKEN_ENV = "CHAT_TEXT_API_KEY"  # noqa: S105 - the name of an env var, not a token
+"""The one environment variable every part reads the bearer token from (the SDK, the suite, the
+pytest plugin, ``replay``, the proxy's report, the Action)."""
+TOKEN_ENV_ALIAS = "CHAT_TEXT_TOKEN"  # noqa: S105 - the name of an env var, not a token
+"""Its older name, still read (with a one-line notice) when the first is not set."""
+
+
+def token_from_env(
+    environ: Mapping[str, str] | None = None,
+    notice: Callable[[str], None] | None = None,
+) -> str | None:
+    """The token from ``$CHAT_TEXT_API_KEY``, else from ``$CHAT_TEXT_TOKEN`` (saying so on
+    ``notice``, by default stderr); ``None`` when neither is set."""
+    env = os.environ if environ is None else environ
+    token = env.get(TOKEN_ENV)
+    if token:
+        return token
+    token = env.get(TOKEN_ENV_ALIAS)
+    if token:
+        say = notice or (lambda line: print(line, file=sys.stderr, flush=True))
+        say(f"note: the token is read from ${TOKEN_ENV_ALIAS}, the old name of ${TOKEN_ENV}")
+        return token
+    return None
 
 
 @functools.cache

@@ -5,7 +5,7 @@
 #
 # Inputs, as action.yml sets them (environment variables; never the command line, so the token
 # is in no process listing and no log):
-#   CHAT_TEXT_TOKEN                 the bearer token (required; chat-text-conformance reads it)
+#   CHAT_TEXT_API_KEY               the bearer token (required; chat-text-conformance reads it)
 #   CHAT_TEXT_ACTION_BASE_URL       the server's base URL (required)
 #   CHAT_TEXT_ACTION_MODEL          the model every request is pinned to (required)
 #   CHAT_TEXT_ACTION_CONTEXT_LENGTH the model's context window (optional)
@@ -15,8 +15,10 @@
 #   CHAT_TEXT_ACTION_ARGS           more options, split like a shell would (optional)
 #   CHAT_TEXT_ACTION_PATH           the kit to install (the action's checkout)
 #   CHAT_TEXT_ACTION_SKIP_INSTALL   1: the kit is installed already (the tests)
-# Exit status: the suite's (0 passed, 1 a rule failed, 2 a set-up error), or 2 when an input
-# is missing or the kit cannot be installed.
+# Outputs: exit-code, report-dir, and the four verdicts counted apart (checks-passed,
+# checks-failed, checks-not-exercised, checks-inconclusive) and rate-limited (busy answers).
+# Exit status: the suite's (0 passed, 1 a rule failed or nothing was judged, 2 a set-up error),
+# or 2 when an input is missing or the kit cannot be installed.
 set -euo pipefail
 
 fail() {
@@ -25,12 +27,12 @@ fail() {
 }
 
 # Mask the token before anything can print it (the runner hides it in every later log line).
-if [[ -n "${CHAT_TEXT_TOKEN:-}" && "${GITHUB_ACTIONS:-}" == "true" ]]; then
-    echo "::add-mask::${CHAT_TEXT_TOKEN}"
+if [[ -n "${CHAT_TEXT_API_KEY:-}" && "${GITHUB_ACTIONS:-}" == "true" ]]; then
+    echo "::add-mask::${CHAT_TEXT_API_KEY}"
 fi
 
 [[ -n "${CHAT_TEXT_ACTION_BASE_URL:-}" ]] || fail "the input base-url is empty"
-[[ -n "${CHAT_TEXT_TOKEN:-}" ]] || fail "the input token is empty (pass it from a secret: token: \${{ secrets.NAME }})"
+[[ -n "${CHAT_TEXT_API_KEY:-}" ]] || fail "the input token is empty (pass it from a secret: token: \${{ secrets.NAME }})"
 [[ -n "${CHAT_TEXT_ACTION_MODEL:-}" ]] || fail "the input model is empty"
 report_dir="${CHAT_TEXT_ACTION_REPORT_DIR:-chat-text-report}"
 python="${PYTHON:-python3}"
@@ -68,15 +70,29 @@ chat-text-conformance "${args[@]}" | tee "$summary"
 status=${PIPESTATUS[0]}
 set -e
 
+# The four verdicts, counted apart, from report.json (none when the run wrote no report).
+counts="$("$python" -c 'import json, sys
+try:
+    data = json.load(open(sys.argv[1], encoding="utf-8"))
+except (OSError, ValueError):
+    sys.exit(0)
+for key in ("passed", "failed", "not_exercised", "inconclusive"):
+    print("checks-" + key.replace("_", "-") + "=" + str(data.get("checks_" + key, 0)))
+print("rate-limited=" + str((data.get("pacing") or {}).get("rate_limited", 0)))' "$report_dir/report.json" || true)"
 if [[ -n "${GITHUB_OUTPUT:-}" ]]; then
     {
         echo "exit-code=$status"
         echo "report-dir=$report_dir"
+        [[ -z "$counts" ]] || echo "$counts"
     } >>"$GITHUB_OUTPUT"
 fi
 if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then
     {
         echo "### chat-text conformance: exit $status"
+        if [[ -n "$counts" ]]; then
+            echo
+            echo "$counts" | sed 's/^checks-//; s/=/: /; s/^/- /'
+        fi
         echo
         echo '```'
         cat "$summary"

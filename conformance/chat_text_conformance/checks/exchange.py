@@ -65,12 +65,41 @@ class RunContext:
     """The model's context window, when the caller gave it."""
     token: str | None = None
     _seen_ids: dict[str, int] = field(default_factory=dict)
+    _proven: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def first_use_of_id(self, answer_id: str, key: int) -> int:
         """Remember that the response ``key`` carried ``answer_id``; the key that used it first."""
         with self._lock:
             return self._seen_ids.setdefault(answer_id, key)
+
+    def prove_window(self, model: str, tokens: int) -> int:
+        """An answer of ``model`` held ``tokens`` (prompt + completion): its window is at least
+        that. Returns the largest such bound seen so far for the model."""
+        with self._lock:
+            bound = max(self._proven.get(model, 0), tokens)
+            self._proven[model] = bound
+            return bound
+
+    def window_at_least(self, model: str) -> int | None:
+        """What the run's own answers prove of ``model``'s window: at least the largest
+        prompt_tokens + completion_tokens one of them held (``None``: no answer yet)."""
+        with self._lock:
+            return self._proven.get(model)
+
+    def contradictions(self) -> list[str]:
+        """Where the run's answers contradict the given context length (one line per model)."""
+        if self.context_length is None:
+            return []
+        with self._lock:
+            proven = dict(self._proven)
+        return [
+            f"model {model!r} answered with prompt_tokens + completion_tokens = {bound}, more "
+            f"than --context-length {self.context_length}: the window given is too small, or "
+            "the server does not lower max_tokens (usage_within_context_window)"
+            for model, bound in sorted(proven.items())
+            if bound > self.context_length
+        ]
 
 
 @dataclass(frozen=True)
@@ -133,22 +162,33 @@ class Answer:
     usage: Any
 
     def usage_counts(self) -> tuple[int, int, int] | None:
-        """(prompt, completion, total) when usage is a well-formed object, else ``None``."""
+        """(prompt, completion, total) when usage is an object of three integers (``12.0`` is
+        the integer 12, as JSON Schema counts it), else ``None``."""
         usage = self.usage
         if not isinstance(usage, dict):
             return None
-        values = (
-            usage.get("prompt_tokens"),
-            usage.get("completion_tokens"),
-            usage.get("total_tokens"),
+        prompt, completion, total = (
+            as_int(usage.get("prompt_tokens")),
+            as_int(usage.get("completion_tokens")),
+            as_int(usage.get("total_tokens")),
         )
-        if not all(_is_int(v) for v in values):
+        if prompt is None or completion is None or total is None:
             return None
-        return values  # type: ignore[return-value]
+        return prompt, completion, total
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def as_int(value: Any) -> int | None:
+    """``value`` as an integer when JSON Schema would count it as one (``5`` and ``5.0``, not
+    ``True`` nor ``5.5``), else ``None``."""
+    if _is_int(value):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
 
 
 @dataclass(frozen=True)
@@ -171,6 +211,8 @@ class Exchange:
     key: int = 0
     """Identifies the response (the same response may be judged more than once)."""
     received_at: float = field(default_factory=time.time)
+    _proof: int | None = field(default=None, repr=False, compare=False)
+    """prompt + completion of the answer, once recorded in the context (once per answer)."""
 
     @property
     def context_length(self) -> int | None:
@@ -281,8 +323,24 @@ class Exchange:
             raise NotApplicable("the server sent usage: null (allowed: usage is object | null)")
         counts = answer.usage_counts()
         if counts is None:
-            raise NotApplicable("usage is not a well-formed object (a schema rule reports it)")
+            judge = (
+                "stream_chunks_match_schema"
+                if self.stream is not None
+                else ("response_schema_conformance")
+            )
+            raise NotApplicable(f"usage is not three integers: {judge} reports it")
+        if self._proof is None:  # once per answer: what it proves of the window
+            model = self.request_fields.get("model")
+            object.__setattr__(self, "_proof", counts[0] + counts[1])
+            if isinstance(model, str):
+                self.context.prove_window(model, counts[0] + counts[1])
         return answer, counts
+
+    def window_at_least(self) -> int | None:
+        """What the run's answers prove of the asked model's window so far (this one included
+        once its usage was read), or ``None``."""
+        model = self.request_fields.get("model")
+        return self.context.window_at_least(model) if isinstance(model, str) else None
 
     def requested_max_tokens(self) -> int | None:
         """The max_tokens the request asked for, or the spec's default when omitted or null."""

@@ -65,6 +65,11 @@ def vendor(sentence: str) -> Source:
     return Source(VENDOR_DOCUMENT, sentence)
 
 
+STRICT_PREMISE = (
+    "rests on strict's premise: temperature 0 is deterministic (not promised by the documents)"
+)
+"""Said with every failure of a strict-level rule."""
+
 OPERATION = "/paths/~1inference~1chat_text/post"
 """JSON pointer of the operation, for sources."""
 
@@ -79,6 +84,12 @@ class Rule:
     check: Callable[..., Any] | None = None
     """The function that evaluates it (``None`` for schemathesis built-ins)."""
 
+    @property
+    def premise(self) -> str | None:
+        """What a failure of the rule rests on beyond the documents, if anything (the strict
+        level's premise)."""
+        return STRICT_PREMISE if self.level is Level.STRICT else None
+
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -87,6 +98,15 @@ class Rule:
             "kind": self.kind,
             "sources": [{"document": s.document, "where": s.where} for s in self.sources],
         }
+
+    def citation(self) -> list[str]:
+        """What a failure of the rule rests on, one line each: the statement, every source (the
+        spec pointer or the vendor sentence), and the premise when there is one."""
+        lines = [f"rule: {self.statement}"]
+        lines += [f"source: {source}" for source in self.sources]
+        if self.premise is not None:
+            lines.append(f"premise: {self.premise}")
+        return lines
 
 
 _RULES: dict[str, Rule] = {}

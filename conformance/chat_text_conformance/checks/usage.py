@@ -102,7 +102,9 @@ def finish_reason_matches_usage(ex: Exchange) -> bool:
     effective max_tokens means the model stopped on its own (``stop``); exactly the effective
     max_tokens may say ``length`` or ``stop`` (an answer that ends naturally there: the
     documents do not decide). Without the context window, a ``length`` below max_tokens may be
-    a lowered max_tokens, so nothing is judged then."""
+    a lowered max_tokens, unless the run's own answers prove the window larger than that: an
+    answer of prompt + completion = B shows the window holds B, so max_tokens is at least
+    min(max_tokens, B - prompt)."""
     answer, (prompt, completion, _) = ex.answer_with_usage()
     if len(answer.choices) != 1:
         raise NotApplicable("the answer does not have exactly one choice")
@@ -114,9 +116,22 @@ def finish_reason_matches_usage(ex: Exchange) -> bool:
         raise NotApplicable("the request's max_tokens is not an integer")
     if reason == "length" and completion < effective:
         if ex.context_length is None:
-            raise NotApplicable(
-                "finish_reason length below max_tokens: the window is unknown, so max_tokens "
-                "may have been lowered"
+            # the window is unknown, but at least as large as the run's answers proved: below
+            # that, "lowered to fit" cannot explain a short 'length'
+            bound = ex.window_at_least()
+            lowest = None if bound is None else min(effective, bound - prompt)
+            if lowest is None or completion >= lowest:
+                raise NotApplicable(
+                    "finish_reason length below max_tokens: the window is unknown, and no "
+                    "answer of the run proves it large enough to rule out a lowered max_tokens"
+                )
+            raise CheckFailed(
+                f"finish_reason is 'length' but completion_tokens {completion} is below "
+                f"max_tokens {effective}, and the run's own answers prove the window holds at "
+                f"least {bound} tokens: with prompt {prompt}, max_tokens could not have been "
+                f"lowered below {lowest}",
+                expected=f"finish_reason 'stop' when completion_tokens < {lowest}",
+                actual="finish_reason 'length'",
             )
         raise CheckFailed(
             f"finish_reason is 'length' but completion_tokens {completion} is below the "

@@ -173,10 +173,8 @@ def _run_one(run: PropertyRun, item: Property) -> None:
         run.result.record_not_exercised(reason.reason)
     except Inconclusive as reason:
         run.result.record_inconclusive(reason.reason)
-    except _Reported:
-        run.result.record_not_exercised(
-            "an answer broke a per-response rule (reported under that rule)"
-        )
+    except _Reported as blocked:
+        run.result.record_not_exercised(blocked.reason)
     except ServerDown as exc:
         run.result.record_failure(
             Failure(

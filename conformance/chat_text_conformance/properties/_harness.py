@@ -109,7 +109,19 @@ class _UsageNull(Exception):
 
 
 class _Reported(Exception):
-    """A reply broke a per-response rule; the failure is recorded under that rule."""
+    """A reply broke a per-response rule; the failure is recorded under that rule (``rules``)."""
+
+    def __init__(self, rules: Sequence[str]) -> None:
+        super().__init__(", ".join(rules))
+        self.rules = tuple(rules)
+
+    @property
+    def reason(self) -> str:
+        """Why the property was not exercised: which failure blocked it."""
+        return (
+            f"blocked by the failure of {', '.join(self.rules)} (an answer it needed broke that "
+            "rule, reported there); a re-run after the fix will judge it"
+        )
 
 
 class ServerDown(Exception):
@@ -522,8 +534,9 @@ class PropertyRun:
     def post(self, body: Any = None, **kwargs: Any) -> Reply:
         """Send a request; its reply is judged by every per-response rule first."""
         reply = self.session.post(body, phase=f"property {self.result.name}", **kwargs)
-        if self.ledger.judge(reply, self.context):
-            raise _Reported
+        broken = self.ledger.judge(reply, self.context)
+        if broken:
+            raise _Reported(broken)
         if is_busy(reply.status):
             raise Inconclusive(checks.busy_reason(reply.status))
         return reply
@@ -744,11 +757,9 @@ class PropertyRun:
         except _UsageNull:
             with self._lock:
                 self.result.record_not_exercised("the server sent usage: null")
-        except _Reported:
+        except _Reported as blocked:
             with self._lock:
-                self.result.record_not_exercised(
-                    "an answer broke a per-response rule (reported under that rule)"
-                )
+                self.result.record_not_exercised(blocked.reason)
         else:
             with self._lock:
                 self.result.record_pass()

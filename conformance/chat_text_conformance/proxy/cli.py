@@ -16,6 +16,7 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from .._argtypes import positive_float, positive_int, report_dir_problem
+from ..results import TOKEN_PLACEHOLDER
 from ..target import Level
 from .app import ProxySettings, ValidationProxy
 
@@ -171,7 +172,7 @@ def scrub_folder(folder: Path, proxy: ValidationProxy) -> None:
             path.write_text(proxy.ledger.redact(data.decode("utf-8")), encoding="utf-8")
         except UnicodeDecodeError:
             for token in tokens:
-                data = data.replace(token.encode(), b"$CHAT_TEXT_TOKEN")
+                data = data.replace(token.encode(), TOKEN_PLACEHOLDER.encode())
             path.write_bytes(data)
 
 
