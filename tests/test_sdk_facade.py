@@ -454,6 +454,31 @@ async def test_async_stream_stopped_early_is_closed() -> None:
     await http.aclose()
 
 
+def test_stream_with_a_bom_crlf_and_pings_cut_across_reads() -> None:
+    """What a FastAPI server behind sse-starlette may send (CRLF line ends, ``: ping`` comments)
+    after a byte-order mark, in small reads: no chunk is lost, the first (with the role) neither."""
+    first = chunk("Hi")
+    first["choices"][0]["delta"]["role"] = "assistant"
+    ping = b": ping - 2026-11-02 10:00:15.000000+00:00\r\n\r\n"
+    events = [json.dumps(first), json.dumps(chunk("!", USAGE)), "[DONE]"]
+    content = ping.join(f"data: {e}\r\n\r\n".encode() for e in events)  # pings between events
+    # the BOM in three reads (one empty), then 5 bytes a read (some CRLFs cut in two)
+    parts = [b"\xef", b"", b"\xbb", b"\xbf"] + [
+        content[i : i + 5] for i in range(0, len(content), 5)
+    ]
+    assert any(part.endswith(b"\r") for part in parts)
+
+    def piecewise() -> httpx.Response:
+        return httpx.Response(200, content=iter(parts), headers={"content-type": SSE})
+
+    client = mock_client(Capture(piecewise))
+    with client.chat_text(model="m", messages=MESSAGES, stream=True) as stream:
+        chunks = [c.to_dict() for c in stream]
+    assert chunks == [first, chunk("!", USAGE)]
+    assert stream.usage is not None
+    assert stream.usage.to_dict() == USAGE
+
+
 def test_events_after_done_are_ignored() -> None:
     content = sse_body(chunk("a")) + b"data: garbage\n\n"
     stream = mock_client(Capture(sse_response(content))).chat_text(

@@ -121,10 +121,11 @@ def text_of(variant: Variant, tokens: int) -> str:
 
 
 def sse_data(raw: bytes) -> list[str]:
-    """The ``data`` of each dispatched event (the SSE standard's parsing, any line end)."""
+    """The ``data`` of each dispatched event (the SSE standard's parsing: one leading BOM
+    dropped, any line end)."""
     events: list[str] = []
     data: list[str] | None = None
-    for line in re.split(r"\r\n|\r|\n", raw.decode("utf-8")):
+    for line in re.split(r"\r\n|\r|\n", raw.decode("utf-8").removeprefix("\ufeff")):
         if not line:
             if data is not None:
                 events.append("\n".join(data))
@@ -475,6 +476,47 @@ def test_line_endings_and_sse_extras(pool: Pool) -> None:
         assert part in extras
     assert b"data: " not in extras
     assert b"data:[DONE]" in extras
+
+
+BOM = b"\xef\xbb\xbf"
+PING = re.compile(rb": ping - [^\r\n]+\r\n\r\n")
+
+
+def _writes(s: Served, body: dict[str, Any]) -> list[bytes]:
+    """A stream's body as the server wrote it: one piece per HTTP chunk."""
+    with s.client.stream("POST", PATH, json=s.body(stream=True, **body)) as response:
+        assert response.status_code == 200
+        return [piece for piece in response.iter_raw() if piece]
+
+
+def test_bom_and_pings(pool: Pool) -> None:
+    body: dict[str, Any] = {"messages": user("Hi there"), "max_tokens": 20}
+    raws: dict[str, bytes] = {}
+    for name in ("default", "bom", "pings", "all"):
+        with pool.serve(name) as s:
+            raws[name] = stream(s, s.body(**body)).raw  # checked, read as the standard says
+    assert BOM not in raws["default"] and b"ping" not in raws["default"]
+    # bom: the stream's first write is the BOM alone; there is no other
+    with pool.serve("bom") as s:
+        writes = _writes(s, body)
+    assert writes[0] == BOM
+    assert writes[1].startswith(b"data: {")
+    assert raws["bom"].startswith(BOM + b"data: {") and raws["bom"].count(BOM) == 1
+    assert PING.search(raws["bom"]) is None
+    # pings: a CRLF ping between every two events, nowhere else; the rest keeps its LF ends
+    pings = raws["pings"]
+    assert not pings.startswith(BOM)
+    events = len(sse_data(pings))
+    assert len(PING.findall(pings)) == events - 1 >= 2
+    assert PING.sub(b"", pings).split(b"\n\n")[:-1] == [
+        b"data: " + d.encode() for d in sse_data(pings)
+    ]
+    assert b"\r" not in PING.sub(b"", pings)
+    # all: BOM first, then CR line ends mixed with the pings' CRLF
+    mixed = raws["all"]
+    assert mixed.startswith(BOM) and mixed.count(BOM) == 1
+    assert PING.search(mixed) is not None
+    assert b"\n" not in PING.sub(b"", mixed)
 
 
 def test_response_details(pool: Pool) -> None:

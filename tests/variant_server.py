@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import functools
 import hashlib
 import hmac
@@ -129,6 +130,13 @@ class Variant:
     final ``\\r`` and ``\\n``."""
     sse_extras: bool = False
     """Comment lines, ``retry:``, ``event: message``, ``id: N`` and ``data:`` without the space."""
+    bom: bool = False
+    """Every event stream starts with a byte-order mark (U+FEFF: the bytes ``EF BB BF``), as a
+    write of its own before anything else (the standard's ``stream = [ bom ] *event``)."""
+    pings: bool = False
+    """sse-starlette's keep-alives (what FastAPI servers send by default): a write of its own,
+    ``: ping - <UTC time>`` and a blank line, with CRLF line ends whatever ``line_ending`` says
+    (so with ``lf`` or ``cr`` the stream mixes line ends), between every two events."""
     extra_fields: bool = False
     """Extra properties wherever the response schemas allow them."""
     created_fractional: bool = False
@@ -814,9 +822,13 @@ class _Server:
     async def events(self, datas: Sequence[str]) -> AsyncIterator[bytes]:
         variant = self.variant
         eol = {"lf": "\n", "crlf": "\r\n", "cr": "\r"}[variant.line_ending]
+        if variant.bom:
+            yield "\ufeff".encode()
         if variant.sse_extras:
             yield f": keep-alive{eol}retry: 3000{eol}{eol}".encode()
         for n, data in enumerate(datas, 1):
+            if n > 1 and variant.pings:
+                yield f": ping - {datetime.datetime.now(datetime.UTC)}\r\n\r\n".encode()
             if n > 1 and variant.stream_delay:
                 await asyncio.sleep(variant.stream_delay)
             if variant.sse_extras:
@@ -989,6 +1001,8 @@ def _variants() -> dict[str, Variant]:
         "line_ending": {"line_ending": "crlf"},
         "line_ending=cr": {"line_ending": "cr"},
         "sse_extras": {"sse_extras": True},
+        "bom": {"bom": True},
+        "pings": {"pings": True},
         "extra_fields": {"extra_fields": True},
         "created_fractional": {"created_fractional": True},
         "id_style": {"id_style": "long"},
@@ -1011,6 +1025,8 @@ def _variants() -> dict[str, Variant]:
             "chunking": "token",
             "line_ending": "cr",
             "sse_extras": True,
+            "bom": True,
+            "pings": True,
             "extra_fields": True,
             "created_fractional": True,
             "id_style": "long",
