@@ -28,7 +28,7 @@ MODEL = "chat-text-mini"
 
 def _one(rate: float, seed: int, max_rate: float | None) -> dict[str, Any]:
     from chat_text_conformance import Level, Target, run
-    from deployments import RateLimiter
+    from deployments import RateLimiter  # type: ignore[import-not-found]
 
     from chat_text_server import create_app
     from chat_text_server.engine import MODELS

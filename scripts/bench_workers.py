@@ -19,13 +19,14 @@ import json
 import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, Literal
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+Workers = int | Literal["auto"]
 TOKEN = "bench-workers-token-0123456789"  # noqa: S105 - a local benchmark server's token
 MODEL = "chat-text-mini"
 
@@ -42,7 +43,7 @@ def slow(app: App, latency: float) -> App:
 
 
 def _run(
-    url: str, workers: int | str, seed: int, max_examples: int, verbose: bool = False
+    url: str, workers: Workers, seed: int, max_examples: int, verbose: bool = False
 ) -> tuple[float, Any]:
     from chat_text_conformance import Level, Target, run
 
@@ -61,7 +62,7 @@ def _run(
     return time.perf_counter() - started, report
 
 
-def _workers(text: str) -> int | str:
+def _workers(text: str) -> Workers:
     return "auto" if text == "auto" else int(text)
 
 
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     from chat_text_server import create_app
     from chat_text_server.testing import running_server
 
-    runs: dict[int | str, tuple[float, Any]] = {}
+    runs: dict[Workers, tuple[float, Any]] = {}
     with running_server(slow(create_app([TOKEN]), args.latency), tokens=[TOKEN]) as url:
         order = [args.workers] if args.skip_sequential else [args.workers, 1]
         for workers in order:

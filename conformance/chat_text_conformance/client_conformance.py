@@ -185,7 +185,12 @@ class SpecSchemas:
             },
             "components": {"schemas": self.components["schemas"]},
         }
-        loaded = schemathesis.openapi.from_dict(synthetic)
+        from schemathesis.config import SchemathesisConfig
+
+        # an explicit config: without one, schemathesis reads a schemathesis.toml from the
+        # working folder (this repository's loads the st run hooks, whose global auth and
+        # schema hooks would then shape these draws depending on what ran before)
+        loaded = schemathesis.openapi.from_dict(synthetic, config=SchemathesisConfig.from_dict({}))
         self._ops = {name: loaded[f"/{name}"]["POST"] for name in names}
         self._positive = GenerationMode.POSITIVE
         self._negative = GenerationMode.NEGATIVE
