@@ -31,7 +31,7 @@ import chat_text_spec
 
 from . import engine
 from .errors import ApiError
-from .validation import RequestValidator, parse_json
+from .validation import api_error
 
 __all__ = ["STREAM_PIECES_PER_CHUNK", "ChatTextEndpoint", "create_app"]
 
@@ -64,7 +64,7 @@ class ChatTextEndpoint:
     def __init__(self, tokens: Sequence[str], models: Mapping[str, int]) -> None:
         self._tokens = [t.encode("utf-8") for t in tokens]
         self._models = dict(models)
-        self._validator = RequestValidator()
+        self._validator = chat_text_spec.RequestValidator()
         self._limit = self._validator.max_body_bytes
         # Response ids: a random per-app prefix and a counter, unique without a syscall.
         self._id_prefix = "chatcmpl-" + os.urandom(6).hex()
@@ -75,6 +75,9 @@ class ChatTextEndpoint:
             answer = await self._handle(dict(scope["headers"]), receive)
         except ApiError as exc:
             await _send_error(send, exc)
+            return
+        except chat_text_spec.InvalidRequest as exc:  # the spec's request validator refused it
+            await _send_error(send, api_error(exc))
             return
         except Exception:
             # Never a traceback to the caller; headers (and so tokens) are not logged.
@@ -185,7 +188,7 @@ class ChatTextEndpoint:
         self._authorize(headers)
         self._check_content_type(headers)
         body = await self._read_body(headers, receive)
-        request = self._validator.validate(parse_json(body))
+        request = self._validator.validate(chat_text_spec.parse_json(body))
 
         model: str = request["model"]
         context_length = self._models.get(model)

@@ -2,7 +2,8 @@
 
 ``openapi.yaml`` is the single source of truth for fields, defaults, bounds, statuses and
 error shapes. The reference server, the SDK and the conformance suite read those facts from
-here instead of writing them down a second time.
+here instead of writing them down a second time; they validate with the validators of
+:mod:`chat_text_spec.validation` (one compiled validator per schema, and the request validator).
 """
 
 from __future__ import annotations
@@ -14,17 +15,23 @@ from typing import Any
 
 import yaml
 
+from .validation import InvalidRequest, RequestValidator, parse_json, schema_validator
+
 __all__ = [
     "OPERATION_PATH",
+    "InvalidRequest",
+    "RequestValidator",
     "api_version",
     "documented_response",
     "field_bounds",
     "load_spec",
     "max_body_bytes",
     "operation",
+    "parse_json",
     "request_defaults",
     "request_schema",
     "resolve",
+    "schema_validator",
     "server_url",
     "spec_path",
 ]
