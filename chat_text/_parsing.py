@@ -10,11 +10,9 @@ generated models in ``additional_properties`` (and returned again by ``to_dict()
 
 from __future__ import annotations
 
-import functools
 import json
 from typing import Any, TypeVar
 
-import jsonschema_rs
 from chat_text_client.models import ChatTextChunk, ChatTextResponse, ErrorResponse
 
 import chat_text_spec
@@ -29,12 +27,9 @@ _MAX_EXCERPT = 200
 M = TypeVar("M", ChatTextResponse, ChatTextChunk, ErrorResponse)
 
 
-@functools.cache
-def validator(schema_name: str) -> Any:
-    """A compiled JSON Schema validator for ``#/components/schemas/<schema_name>``."""
-    spec = chat_text_spec.load_spec()
-    root = {"$ref": f"#/components/schemas/{schema_name}", "components": spec["components"]}
-    return jsonschema_rs.Draft202012Validator(root)
+validator = chat_text_spec.schema_validator
+"""``validator(name)``: the compiled validator of ``#/components/schemas/<name>``, the spec
+package's (the server and the suite judge with the same one)."""
 
 
 def _reject_constant(name: str) -> Any:
