@@ -40,7 +40,6 @@ from typing import Any
 
 import httpx
 import hypothesis
-import jsonschema_rs
 from chat_text_client import AuthenticatedClient
 from chat_text_client.api.inference import chat_text as generated_call
 from chat_text_client.models import (
@@ -194,12 +193,7 @@ class SpecSchemas:
         self._ops = {name: loaded[f"/{name}"]["POST"] for name in names}
         self._positive = GenerationMode.POSITIVE
         self._negative = GenerationMode.NEGATIVE
-        self.validators = {
-            name: jsonschema_rs.Draft202012Validator(
-                {"$ref": f"#/components/schemas/{name}", "components": self.components}
-            )
-            for name in names
-        }
+        self.validators = {name: chat_text_spec.schema_validator(name) for name in names}
         responses = chat_text_spec.operation()["responses"]
         self.error_statuses = sorted(int(code) for code in responses if int(code) >= 400)
 

@@ -18,11 +18,7 @@ __all__ = ["response_schema_conformance"]
 
 @functools.cache
 def _validator(component: str) -> Any:
-    import jsonschema_rs
-
-    document = chat_text_spec.load_spec()
-    schema = {"$ref": f"#/components/schemas/{component}", "components": document["components"]}
-    return jsonschema_rs.validator_for(schema)
+    return chat_text_spec.schema_validator(component)
 
 
 def _documented_statuses() -> set[str]:

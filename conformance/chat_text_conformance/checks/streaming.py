@@ -66,11 +66,7 @@ def stream_answered_as_event_stream(ex: Exchange) -> bool:
 
 @functools.cache
 def _chunk_validator() -> Any:
-    import jsonschema_rs
-
-    document = chat_text_spec.load_spec()
-    schema = {"$ref": f"#{_CHUNK}", "components": document["components"]}
-    return jsonschema_rs.validator_for(schema)
+    return chat_text_spec.schema_validator("ChatTextChunk")
 
 
 @rule(

@@ -23,8 +23,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import jsonschema_rs
-
 import chat_text_spec
 
 from .corpus import Case, Corpus
@@ -237,10 +235,7 @@ class ReferenceCheck:
 
 
 def _validator(name: str) -> Any:
-    components = chat_text_spec.load_spec()["components"]
-    return jsonschema_rs.Draft202012Validator(
-        {"$ref": f"#/components/schemas/{name}", "components": components}
-    )
+    return chat_text_spec.schema_validator(name)
 
 
 def check_reference(

@@ -116,9 +116,7 @@ class RequestFacts:
 
 @functools.cache
 def _validator() -> Any:
-    from chat_text_server.validation import RequestValidator
-
-    return RequestValidator()
+    return chat_text_spec.RequestValidator()
 
 
 def _authorization(headers: Mapping[str, str]) -> tuple[Authorization, str | None]:
@@ -139,8 +137,7 @@ def classify_request(
     method = method.upper()
     if path != chat_text_spec.OPERATION_PATH or method != "POST":
         return RequestFacts(method, path, None, None, authorization, token)
-    from chat_text_server.errors import ApiError
-    from chat_text_server.validation import parse_json
+    from chat_text_spec import InvalidRequest, parse_json
 
     document: Any = None
     problem: str | None = None
@@ -148,7 +145,7 @@ def classify_request(
     limit = chat_text_spec.max_body_bytes()
     try:
         document = parse_json(body)
-    except ApiError as error:
+    except InvalidRequest as error:
         problem = error.message
     if media != "application/json":
         problem = f"the body is sent as {media or 'no Content-Type'}, not application/json"
@@ -157,7 +154,7 @@ def classify_request(
     elif problem is None:
         try:
             _validator().validate(document)
-        except ApiError as error:
+        except InvalidRequest as error:
             problem = error.message
     return RequestFacts(method, path, document, problem, authorization, token)
 
@@ -344,11 +341,7 @@ def _body_excerpt(ex: Exchange, limit: int = 200) -> str:
 
 @functools.cache
 def _chunk_validator() -> Any:
-    import jsonschema_rs
-
-    document = chat_text_spec.load_spec()
-    schema = {"$ref": "#/components/schemas/ChatTextChunk", "components": document["components"]}
-    return jsonschema_rs.validator_for(schema)
+    return chat_text_spec.schema_validator("ChatTextChunk")
 
 
 class StreamWatch:
