@@ -30,8 +30,7 @@ from starlette.routing import Route
 import chat_text_spec
 
 from . import engine
-from .errors import ApiError
-from .validation import api_error
+from .errors import ApiError, error_body
 
 __all__ = ["STREAM_PIECES_PER_CHUNK", "ChatTextEndpoint", "create_app"]
 
@@ -77,7 +76,8 @@ class ChatTextEndpoint:
             await _send_error(send, exc)
             return
         except chat_text_spec.InvalidRequest as exc:  # the spec's request validator refused it
-            await _send_error(send, api_error(exc))
+            body = orjson.dumps(error_body(exc.code, exc.message, exc.field))
+            await _send_json(send, exc.status, body)
             return
         except Exception:
             # Never a traceback to the caller; headers (and so tokens) are not logged.
