@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from chat_text_conformance import checks
 from chat_text_conformance.checks import answer as ans
-from chat_text_conformance.checks import schema as sch
+from chat_text_conformance.checks import builtins as blt
 from chat_text_conformance.checks import streaming as stm
 from chat_text_conformance.checks import usage as use
 from chat_text_conformance.checks.exchange import (
@@ -29,7 +29,7 @@ class _Rules:
     """Every rule function by name, as the old module exposed them."""
 
     def __getattr__(self, name: str) -> Any:
-        for module in (use, ans, stm, sch):
+        for module in (use, ans, stm, blt):
             if hasattr(module, name):
                 return getattr(module, name)
         raise AttributeError(name)
@@ -51,6 +51,8 @@ REQUEST: dict[str, Any] = {
     "model": "chat-text-mini",
     "messages": [{"role": "user", "content": "hi"}],
 }
+SENT = (("content-type", "application/json"), ("authorization", "Bearer test-token-0000"))
+"""The headers the exchanges' requests were sent with (the request rules read them)."""
 
 
 def answer(**overrides: Any) -> dict[str, Any]:
@@ -79,6 +81,8 @@ def json_exchange(doc: Any, request: Any = None, *, context_length: int | None =
         body=json.dumps(doc).encode(),
         context=RunContext(context_length=context_length),
         received_at=NOW,
+        headers=(("content-type", "application/json"),),
+        request_headers=SENT,
     )
 
 
@@ -134,6 +138,8 @@ def stream_exchange(
         context=RunContext(context_length=context_length),
         received_at=NOW,
         cut_short=cut,
+        headers=(("content-type", "text/event-stream"),),
+        request_headers=SENT,
     )
 
 
@@ -153,10 +159,19 @@ def test_every_check_holds_or_does_not_apply_on_correct_answers() -> None:
 
 
 def test_checks_do_not_apply_to_error_responses() -> None:
-    error = Exchange(REQUEST, 400, "application/json", b'{"error": {"code": "x", "message": "m"}}')
+    error = Exchange(
+        {**REQUEST, "messages": []},  # invalid: the 400 is right
+        400,
+        "application/json",
+        b'{"error": {"code": "x", "message": "m", "field": null}}',
+        headers=(("content-type", "application/json"),),
+        request_headers=SENT,
+    )
     outcome = checks.judge(error)
     held = [name for name, value in outcome.items() if value is True]
-    assert held == ["response_schema_conformance"]
+    # what an error answer shows is the schema rules'; the answer rules do not apply to it
+    assert set(held) <= {r.id for r in checks.PER_RESPONSE_RULES if r.kind == "schema"}
+    assert {"response_schema_conformance", "negative_data_rejection"} <= set(held)
     assert all(
         isinstance(value, NotApplicable) for name, value in outcome.items() if name not in held
     )
@@ -276,7 +291,7 @@ def test_id_is_not_blank(bad_id: str) -> None:
 def test_stream_chunks_share_one_id() -> None:
     chunks = [GOOD_STREAM[0], {**GOOD_STREAM[1], "id": "other"}, GOOD_STREAM[2]]
     failure = failure_of(rc.stream_chunks_share_id, stream_exchange(chunks))
-    assert "2 different ids" in failure.message
+    assert "chunk 1 carries id 'other', the first 'chatcmpl-s'" in failure.message
     # reported under the rule that says so, not as a blank id
     assert applies(rc.id_is_not_blank, stream_exchange(chunks))
 
@@ -357,7 +372,11 @@ def test_registered_as_schemathesis_checks() -> None:
     from schemathesis.checks import CHECKS as REGISTRY
 
     names = register_checks()
-    assert names == [rule.id for rule in checks.RESPONSE_RULES]
+    # every per-exchange rule; those named like a schemathesis built-in under a name of ours
+    assert names == [
+        f"chat_text_{rule.id}" if rule.kind == "schema" else rule.id
+        for rule in checks.PER_RESPONSE_RULES
+    ]
     assert set(names) <= set(REGISTRY.get_all_names())
     assert register_checks() == names  # idempotent
 

@@ -38,6 +38,7 @@ import pytest
 from chat_text_conformance import report as reports
 from chat_text_conformance.checks import CheckFailed, Exchange
 from chat_text_conformance.checks.exchange import parse_event_stream
+from chat_text_conformance.checks.watch import StreamJudge
 from chat_text_conformance.cli import main as cli_main
 from chat_text_conformance.proxy import (
     MULTI_CALL_REASON,
@@ -45,7 +46,6 @@ from chat_text_conformance.proxy import (
     UNAVAILABLE,
     ProxySettings,
     RunningProxy,
-    StreamWatch,
     judge_exchange,
     running_proxy,
 )
@@ -314,15 +314,17 @@ def test_stream_watch_agrees_with_the_rules(faulty: MutationServer, piece: int) 
     """Fed a few bytes at a time, the watch finds the failures one event shows, exactly, and
     the per-response rules on the whole body find them too; legal streams: nothing."""
     request = json.dumps({"model": faulty.model, "messages": QUESTION, "stream": True}).encode()
-    facts = classify_request("POST", OPERATION_PATH, {"content-type": "application/json"}, request)
+    facts = classify_request(
+        "POST", OPERATION_PATH, [("content-type", "application/json")], request
+    )
     for name, expected in WATCHED_FAULTS.items():
         with faulty.mutated(_BY_NAME[name] if name else None):
             bodies = _stream_bodies(faulty.base_url, faulty.token, faulty.model)
         for body in bodies:
-            watch = StreamWatch(facts.model)
+            watch = StreamJudge(facts.document, Level.SEMANTIC)
             for start in range(0, len(body), piece):
                 watch.feed(body[start : start + piece])
-            exchange = Exchange(facts.document, 200, "text/event-stream", body)
+            exchange = Exchange(facts.document, 200, "text/event-stream", body, known_facts=facts)
             outcome = judge_exchange(facts, exchange, Level.SEMANTIC)
             judged = {r for r, v in outcome.items() if isinstance(v, CheckFailed)}
             assert set(watch.failures) == expected, (name, piece, watch.failures)

@@ -11,10 +11,10 @@ import pytest
 from chat_text_conformance import Level, Target, embedded, run
 from chat_text_conformance.catalogue import catalogue
 from chat_text_conformance.checks import RESPONSE_RULES
+from chat_text_conformance.checks.builtins import documented_refusal
 from chat_text_conformance.runner import PREFLIGHT_CHECK
 from chat_text_conformance.schemathesis_adapter import (
     adapt_spec,
-    is_documented_rejection,
     pin_model,
     run_schemathesis,
 )
@@ -287,29 +287,20 @@ def test_adapt_spec_pins_every_request_example_to_the_model() -> None:
     assert "chat-text-base" in json.dumps(original)
 
 
-class _Response:
-    def __init__(self, status: int, body: Any) -> None:
-        self.status_code = status
-        self.content = json.dumps(body).encode()
-
-
 def test_documented_rejections() -> None:
-    too_long = {"error": {"code": "prompt_too_long", "message": "m", "field": "messages"}}
-    invalid = {"error": {"code": "invalid_request", "message": "m", "field": "x"}}
-    assert is_documented_rejection(_Response(400, too_long))
-    assert is_documented_rejection(_Response(413, invalid))
-    assert not is_documented_rejection(_Response(400, invalid))
-    assert not is_documented_rejection(_Response(401, too_long))
-    assert not is_documented_rejection(_Response(400, "garbage"))
+    assert documented_refusal(400, "prompt_too_long", None, None)
+    assert documented_refusal(413, "invalid_request", None, None)
+    assert not documented_refusal(400, "invalid_request", None, None)
+    assert not documented_refusal(401, "prompt_too_long", None, None)
+    assert not documented_refusal(400, None, None, None)
 
 
 def test_prompt_too_long_for_a_prompt_that_surely_fits_is_not_documented() -> None:
-    too_long = {"error": {"code": "prompt_too_long", "message": "m", "field": "messages"}}
     short = {"model": MODEL, "messages": [{"role": "user", "content": "hello"}], "max_tokens": 4096}
-    assert not is_documented_rejection(_Response(400, too_long), short, 512)
-    assert is_documented_rejection(_Response(400, too_long), short, None)  # window unknown
+    assert not documented_refusal(400, "prompt_too_long", short, 512)
+    assert documented_refusal(400, "prompt_too_long", short, None)  # window unknown
     long = {"model": MODEL, "messages": [{"role": "user", "content": "word " * 200}]}
-    assert is_documented_rejection(_Response(400, too_long), long, 512)
+    assert documented_refusal(400, "prompt_too_long", long, 512)
 
 
 def test_what_the_run_imports_from_threads_is_imported_before_them() -> None:

@@ -120,24 +120,19 @@ for t in threads:
 
 from chat_text._parsing import validator as sdk
 from chat_text_server.app import ChatTextEndpoint
-from chat_text_conformance.checks import schema, streaming
+from chat_text_conformance.checks import request
 from chat_text_conformance.client_conformance import SpecSchemas
 from chat_text_conformance.cross_language import matrix
-from chat_text_conformance.proxy import judging
 
 for name in ("ChatTextResponse", "ChatTextChunk", "ErrorResponse"):
     got[name].add(id(sdk(name)))
 for _ in range(2):
     got["ChatTextRequest"].add(id(ChatTextEndpoint(["t"], {"m": 100})._validator.validator))
-got["ChatTextResponse"].add(id(schema._validator("ChatTextResponse")))
-got["ErrorResponse"].add(id(schema._validator("ErrorResponse")))
-got["ChatTextChunk"].add(id(streaming._chunk_validator()))
 for name, compiled in SpecSchemas().validators.items():
     got[name].add(id(compiled))
 got["ChatTextResponse"].add(id(matrix._validator("ChatTextResponse")))
 got["ChatTextChunk"].add(id(matrix._validator("ChatTextChunk")))
-got["ChatTextChunk"].add(id(judging._chunk_validator()))
-got["ChatTextRequest"].add(id(judging._validator().validator))
+got["ChatTextRequest"].add(id(request._validator().validator))
 
 print(json.dumps({
     "distinct": {name: len(ids) for name, ids in got.items()},
@@ -152,10 +147,9 @@ print(json.dumps({
 
 
 def test_every_part_of_the_kit_judges_with_the_shared_validators() -> None:
-    from chat_text_conformance.checks import schema, streaming
+    from chat_text_conformance.checks import request
     from chat_text_conformance.client_conformance import SpecSchemas
     from chat_text_conformance.cross_language import matrix
-    from chat_text_conformance.proxy import judging
 
     from chat_text._parsing import validator as sdk_validator
     from chat_text_server.app import ChatTextEndpoint
@@ -165,13 +159,9 @@ def test_every_part_of_the_kit_judges_with_the_shared_validators() -> None:
         assert sdk_validator(name) is shared[name]
         assert matrix._validator(name) is shared[name]
     assert ChatTextEndpoint(["t"], {"m": 100})._validator.validator is shared["ChatTextRequest"]
-    assert schema._validator("ChatTextResponse") is shared["ChatTextResponse"]
-    assert schema._validator("ErrorResponse") is shared["ErrorResponse"]
-    assert streaming._chunk_validator() is shared["ChatTextChunk"]
     for name, compiled in SpecSchemas().validators.items():
         assert compiled is shared[name]
-    assert judging._chunk_validator() is shared["ChatTextChunk"]
-    assert judging._validator().validator is shared["ChatTextRequest"]
+    assert request._validator().validator is shared["ChatTextRequest"]
 
 
 def _imports_jsonschema_rs(path: Path) -> bool:

@@ -442,7 +442,12 @@ class _Run:
 
         if self.seed is not None:
             prop = hypothesis.seed(self.seed)(prop)
-        prop()
+        from . import _internals  # hypothesis's local-constants hook: a private name
+
+        # without the literals of whatever modules this process imported: the same seed draws
+        # the same bodies in any process
+        with _internals.without_local_constants():
+            prop()
 
     def record(
         self, check: str, ok: bool, message: str, *, expected: str, actual: str, body: Any

@@ -26,15 +26,23 @@ import httpx
 
 import chat_text_spec
 
+from . import checks
 from .checks.builtins import PREFLIGHT
-from .checks.exchange import media_type
+from .checks.exchange import RunContext, media_type
 from .cost import Meter
 from .pacing import Pacer, is_busy
 from .reproducer import curl_command
 from .results import CheckResult, Failure, RequestRecord, redact_token
-from .target import Target, tls_context
+from .target import Level, Target, tls_context
 
-__all__ = ["MAX_PROBES", "Preflight", "base_url_of", "minimal_body", "preflight"]
+__all__ = [
+    "MAX_PROBES",
+    "Preflight",
+    "auth_probes",
+    "base_url_of",
+    "minimal_body",
+    "preflight",
+]
 
 MAX_PROBES = 10
 """Requests the pre-flight may send at most, busy answers' re-sends included."""
@@ -241,4 +249,87 @@ def _judge(
         "body that is neither the spec's ErrorResponse nor a ChatTextResponse",
         "HTTP 2xx with a ChatTextResponse, or the spec's ErrorResponse",
         what,
+    )
+
+
+def wrong_token(token: str) -> str:
+    """A token that is surely not the right one, of its shape (the right one with its first
+    character changed)."""
+    first = "x" if token[:1] != "x" else "y"
+    return first + token[1:]
+
+
+def auth_probes(
+    target: Target,
+    context: RunContext,
+    level: Level,
+    meter: Meter | None = None,
+    pacer: Pacer | None = None,
+) -> dict[str, CheckResult]:
+    """The minimal valid request without ``Authorization`` and with a wrong bearer token, judged
+    by every per-exchange rule (``missing_required_header``, ``ignored_auth`` among them): what
+    a schema-level run needs to see that auth is enforced at all. Two requests (busy answers
+    waited out)."""
+    body = minimal_body(target.model)
+    payload = json.dumps(body).encode()
+    url = target.base_url.rstrip("/") + chat_text_spec.OPERATION_PATH
+    results: dict[str, CheckResult] = {}
+    for auth in (None, f"Bearer {wrong_token(target.token)}"):
+        headers = {"Content-Type": "application/json"}
+        if auth is not None:
+            headers["Authorization"] = auth
+        record = RequestRecord.build(
+            "POST", chat_text_spec.OPERATION_PATH, headers, payload, target.token
+        )
+
+        def send(sent: dict[str, str] = headers) -> httpx.Response:
+            response = httpx.post(
+                url,
+                content=payload,
+                headers=sent,
+                timeout=target.request_timeout,
+                verify=tls_context(),
+            )
+            if meter is not None:
+                meter.record(
+                    request_bytes=len(payload),
+                    status=response.status_code,
+                    content_type=response.headers.get("content-type", ""),
+                    body=response.content,
+                    phase="pre-flight",
+                    request=body,
+                    headers=response.headers.items(),
+                )
+            return response
+
+        try:
+            response = (pacer or Pacer()).call(send, lambda r: r.status_code, lambda r: r.headers)
+        except httpx.HTTPError:
+            continue  # the transport rule is the pre-flight's and the engines' to judge
+        exchange = checks.Exchange(
+            body,
+            response.status_code,
+            checks.media_type(response.headers.get("content-type")),
+            response.content,
+            context=context,
+            headers=tuple((k.lower(), v) for k, v in response.headers.items()),
+            request_headers=tuple((k.lower(), v) for k, v in headers.items()),
+            request_body=payload,
+        )
+        for rule_id, outcome in checks.judge(exchange, level).items():
+            result = results.setdefault(rule_id, CheckResult(rule_id, checks.get(rule_id).kind))
+            checks.record(result, outcome, _failure(rule_id, target.base_url, record))
+    return results
+
+
+def _failure(
+    rule_id: str, base_url: str, record: RequestRecord
+) -> Callable[[checks.CheckFailed], Failure]:
+    return lambda failed: Failure(
+        rule_id,
+        failed.message,
+        expected=failed.expected,
+        actual=failed.actual,
+        reproducer=curl_command(base_url, record),
+        request=record,
     )

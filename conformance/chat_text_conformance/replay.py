@@ -21,6 +21,7 @@ token, unreachable server).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import socket
@@ -33,8 +34,6 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 import httpx
-
-import chat_text_spec
 
 from . import catalogue as rule_catalogue
 from . import checks
@@ -119,6 +118,13 @@ class _Settings:
     client: httpx.Client = field(repr=False)
     pacer: Pacer = field(default_factory=Pacer, repr=False)
     """Busy answers (429, 503) waited out and the request sent again, as in the run."""
+
+    @functools.cached_property
+    def context(self) -> checks.RunContext:
+        """What the rules know, as in the run: the window, the token, the model."""
+        return checks.RunContext(
+            context_length=self.context_length, token=self.token, model=self.model or None
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,6 +214,7 @@ def _send(settings: _Settings, record: RequestRecord) -> _Response:
 
 
 def _exchange(settings: _Settings, record: RequestRecord, response: _Response) -> checks.Exchange:
+    """The replayed exchange, as every front end judges one (the request as it was sent)."""
     request: Any = None
     if record.body is not None:
         try:
@@ -219,10 +226,16 @@ def _exchange(settings: _Settings, record: RequestRecord, response: _Response) -
         status=response.status,
         content_type=checks.media_type(response.headers.get("content-type")),
         body=response.body,
-        context=checks.RunContext(context_length=settings.context_length, token=settings.token),
+        context=settings.context,
         headers=tuple((k.lower(), v) for k, v in response.headers.items()),
         token=_bearer(record, settings.token),
         cut_short=response.cut_short,
+        method=record.method,
+        path=record.path.split("?", 1)[0],
+        request_headers=tuple(
+            (name.lower(), value) for name, value in record.headers_for(settings.token).items()
+        ),
+        request_body=record.body if record.body is not None else b"",
     )
 
 
@@ -236,96 +249,21 @@ def _preview(body: bytes, limit: int = 200) -> str:
 
 
 def _judge_with_rule(rule: checks.Rule, exchange: checks.Exchange, case: Replayed) -> Replayed:
-    assert rule.check is not None
-    try:
-        held = rule.check(exchange)
-    except checks.CheckFailed as failure:
-        case.verdict, case.detail = FAILS, failure.message
-        case.expected, case.actual = failure.expected, failure.actual
-        return case
-    except checks.NotApplicable as outcome:
+    """The rule's verdict on the new exchange, by ``checks.judge`` as in the run (at the rule's
+    own level: it failed in a run that ran it)."""
+    outcome = checks.judge(exchange, rule.level, rules=[rule]).get(rule.id)
+    if isinstance(outcome, checks.CheckFailed):
+        case.verdict, case.detail = FAILS, outcome.message
+        case.expected, case.actual = outcome.expected, outcome.actual
+    elif isinstance(outcome, checks.NotApplicable):
         case.verdict, case.detail = NOT_EXERCISED, outcome.reason
-        return case
-    except checks.Inconclusive as outcome:
+    elif isinstance(outcome, checks.Inconclusive):
         case.verdict, case.detail = INCONCLUSIVE, outcome.reason
-        return case
-    if held:
+    elif outcome is True:
         case.verdict, case.detail = PASSES, f"HTTP {exchange.status}"
     else:
         case.verdict, case.detail = NOT_EXERCISED, "does not apply to the new response"
     return case
-
-
-def _documented_refusal(response: _Response, request: Any, context_length: int | None) -> bool:
-    """413, or 400 prompt_too_long for a prompt that may not fit (as in the run)."""
-    if response.status == 413:
-        return True
-    if response.status != 400:
-        return False
-    try:
-        code = json.loads(response.body)["error"]["code"]
-    except (ValueError, KeyError, TypeError, RecursionError):
-        return False
-    if code != "prompt_too_long":
-        return False
-    from .schemathesis_adapter import prompt_surely_fits
-
-    return not prompt_surely_fits(request, context_length)
-
-
-def _content_type_documented(response: _Response) -> bool | None:
-    documented = chat_text_spec.documented_response(response.status)
-    if documented is None:
-        return None
-    media = checks.media_type(response.headers.get("content-type"))
-    return media in {checks.media_type(m) for m in documented.get("content", {})}
-
-
-def _required_headers_present(response: _Response) -> bool | None:
-    documented = chat_text_spec.documented_response(response.status)
-    if documented is None:
-        return None
-    for name, header in documented.get("headers", {}).items():
-        if chat_text_spec.resolve(header).get("required") and name not in response.headers:
-            return False  # every documented header is a plain string: present means valid
-    return True
-
-
-StatusRule = Callable[[_Response, Any, int | None], bool | None]
-"""Whether the new response keeps the rule (``None``: the rule does not apply to it)."""
-
-_STATUS_RULES: dict[str, tuple[str, StatusRule]] = {
-    "positive_data_acceptance": (
-        "HTTP 2xx (or 429/503, or a documented refusal: 413, prompt_too_long)",
-        lambda r, body, n: (
-            200 <= r.status < 300 or r.status in (429, 503) or _documented_refusal(r, body, n)
-        ),
-    ),
-    "negative_data_rejection": ("HTTP 4xx", lambda r, body, n: 400 <= r.status < 500),
-    "not_a_server_error": ("HTTP < 500", lambda r, body, n: r.status < 500),
-    "status_code_conformance": (
-        "a status documented in openapi.yaml",
-        lambda r, body, n: chat_text_spec.documented_response(r.status) is not None,
-    ),
-    "content_type_conformance": (
-        "a Content-Type documented in openapi.yaml for the status",
-        lambda r, body, n: _content_type_documented(r),
-    ),
-    "response_headers_conformance": (
-        "the headers openapi.yaml requires for the status (WWW-Authenticate on 401, "
-        "Retry-After on 429 and 503)",
-        lambda r, body, n: _required_headers_present(r),
-    ),
-    "missing_required_header": ("HTTP 401", lambda r, body, n: r.status == 401),
-    "ignored_auth": ("HTTP 401", lambda r, body, n: r.status == 401),
-    "unsupported_method": ("HTTP 405", lambda r, body, n: r.status == 405),
-    "allow_header_conformance": (
-        "HTTP 405 with an Allow header",
-        lambda r, body, n: r.status == 405 and "allow" in r.headers,
-    ),
-    "server_accepts_the_target": ("HTTP 2xx", lambda r, body, n: 200 <= r.status < 300),
-    "server_answers_every_request": ("an HTTP response", lambda r, body, n: True),
-}
 
 
 def _replay_request(
@@ -348,31 +286,13 @@ def _replay_request(
         case.verdict, case.detail = INCONCLUSIVE, checks.busy_reason(response.status)
         return case
     try:
-        rule: checks.Rule | None = rule_catalogue.get(rule_id)
+        rule = rule_catalogue.get(rule_id)
     except KeyError:
         rule = None
-    if rule is not None and rule.check is not None and rule.kind in ("schema", "response"):
-        return _judge_with_rule(rule, _exchange(settings, record, response), case)
-    if response.cut_short is not None and rule_id != "server_answers_every_request":
-        case.verdict, case.detail = INCONCLUSIVE, f"stopped reading at {response.cut_short}"
-        return case
-    judged = _STATUS_RULES.get(rule_id)
-    if judged is None:
+    if rule is None or rule.check is None or rule.kind not in ("schema", "response"):
         case.verdict, case.detail = NOT_JUDGED, f"re-sent: HTTP {response.status}"
         return case
-    expected, holds = judged
-    request = _exchange(settings, record, response).request
-    held = holds(response, request, settings.context_length)
-    if held is None:
-        case.verdict = NOT_EXERCISED
-        case.detail = f"HTTP {response.status} is not documented (status_code_conformance)"
-    elif held:
-        case.verdict, case.detail = PASSES, f"HTTP {response.status}"
-    else:
-        case.verdict, case.detail = FAILS, f"HTTP {response.status}"
-        case.expected = expected
-        case.actual = f"HTTP {response.status}: {_preview(response.body)}"
-    return case
+    return _judge_with_rule(rule, _exchange(settings, record, response), case)
 
 
 def _replay_property(settings: _Settings, name: str, then: str) -> Replayed:

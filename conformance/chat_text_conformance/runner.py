@@ -14,7 +14,7 @@ from .checks.builtins import PREFLIGHT
 from .cost import SCHEMATHESIS_SHARE, Meter
 from .coverage import SpecCoverage
 from .pacing import AUTO_CEILING, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_WAIT, Pacer
-from .probe import base_url_of, preflight
+from .probe import auth_probes, base_url_of, preflight
 from .properties import PropertyOutcome, run_properties
 from .results import CheckResult, RunReport
 from .schemathesis_adapter import SchemathesisOutcome, prepare_schemathesis, run_schemathesis
@@ -154,7 +154,10 @@ def run(
         say(f"pre-flight failed: {setup_error}")
         return report
 
-    context = checks.RunContext(context_length=target.context_length, token=target.token)
+    context = checks.RunContext(
+        context_length=target.context_length, token=target.token, model=target.model
+    )
+    probed_auth = auth_probes(target, context, level, meter, pacer)
     say(
         f"schemathesis: all phases, max {max_examples} example(s) per phase, seed {seed}, "
         f"{'adaptive, at most ' if pacer.adaptive else ''}{threads} request(s) in flight"
@@ -248,6 +251,11 @@ def run(
     report.notes.extend(outcome.notes)
     results = dict(outcome.results)
     properties = found.properties
+    for name, extra in probed_auth.items():
+        if name in results:
+            results[name].merge(extra)
+        else:
+            results[name] = extra
     for name, extra in found.responses.items():
         if name in results:
             results[name].merge(extra)

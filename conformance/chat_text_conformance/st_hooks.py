@@ -23,20 +23,20 @@ loader started in the repository).
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
 import schemathesis
-from schemathesis.openapi.checks import RejectedPositiveData
 
 import chat_text_spec
 
 from . import checks
+from .checks.builtins import documented_refusal
 from .schemathesis_adapter import (
     ADAPTED_MARK,
     SchemathesisRun,
     adapt_spec,
-    is_documented_rejection,
     pin_model,
     register_checks,
 )
@@ -74,7 +74,7 @@ def _new_run() -> SchemathesisRun:
     return SchemathesisRun(context=context, level=checks.Level.SEMANTIC)
 
 
-register_checks(fallback=_new_run)
+register_checks(fallback=_new_run, builtins=False)  # st run keeps its own built-ins
 
 
 def _schema_has_own(context: Any, name: str) -> bool:
@@ -106,12 +106,25 @@ def map_case(context: Any, case: Any) -> Any:
     return case
 
 
+def _error_code(response: Any) -> str | None:
+    try:
+        code = json.loads(response.content)["error"]["code"]
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return None
+    return code if isinstance(code, str) else None
+
+
 @schemathesis.hook
 def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
-    return not (
-        isinstance(failure, RejectedPositiveData)
-        and is_documented_rejection(response, case.body, _context_length())
-    )
+    """schemathesis's own positive_data_acceptance runs in ``st run``: a refusal the documents
+    allow (the rule's own exceptions, ``checks.builtins.documented_refusal``) is not one."""
+    from ._internals import RejectedPositiveData
+
+    if not isinstance(failure, RejectedPositiveData):
+        return True
+    status = int(getattr(response, "status_code", 0))
+    why = documented_refusal(status, _error_code(response), case.body, _context_length())
+    return why is None
 
 
 if token_from_env(notice=lambda _: None):

@@ -8,11 +8,17 @@ Properties (:mod:`chat_text_conformance.properties`) and client rules
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ..pacing import is_busy
+from ..results import CheckResult, Failure
 from ..target import Level
-from . import answer, builtins, schema, streaming, usage
+
+# isort: off
+# imported in report order: a rule's place in the catalogue is its kind, then its declaration
+from . import builtins, usage, answer, streaming
+
+# isort: on
 from .exchange import (
     Answer,
     CheckFailed,
@@ -45,9 +51,9 @@ __all__ = [
     "get",
     "judge",
     "media_type",
+    "record",
     "rule",
     "runs_at",
-    "schema",
     "spec",
     "streaming",
     "usage",
@@ -60,15 +66,37 @@ Outcome = bool | CheckFailed | NotApplicable | Inconclusive
 
 
 def _rules_with_checks() -> list[Rule]:
-    from .registry import _RULES
-
-    return [r for r in _RULES.values() if r.check is not None and r.kind in ("schema", "response")]
+    return [
+        r
+        for r in catalogue()
+        if r.check is not None and r.kind in ("schema", "response") and r.per_exchange
+    ]
 
 
 PER_RESPONSE_RULES: tuple[Rule, ...] = tuple(_rules_with_checks())
 """Every rule the suite can evaluate on one exchange by itself (properties, proxy, replay)."""
 RESPONSE_RULES: tuple[Rule, ...] = tuple(r for r in PER_RESPONSE_RULES if r.kind == "response")
 """The per-response LLM rules (also registered as schemathesis checks), in report order."""
+
+
+def record(
+    result: CheckResult, outcome: Outcome, failure: Callable[[CheckFailed], Failure]
+) -> CheckFailed | None:
+    """Count one exchange's ``outcome`` for a rule in ``result`` (``failure`` makes the failure
+    to keep, with its reproducer); the :class:`CheckFailed` when it failed. The one way every
+    front end records what ``judge`` says."""
+    if outcome is True:
+        result.record_pass()
+    elif isinstance(outcome, NotApplicable):
+        result.record_not_exercised(outcome.reason)
+    elif isinstance(outcome, Inconclusive):
+        result.record_inconclusive(outcome.reason)
+    elif isinstance(outcome, CheckFailed):
+        result.record_failure(failure(outcome))
+        return outcome
+    else:
+        result.record_not_exercised("does not apply")
+    return None
 
 
 def busy_reason(status: int, *, relayed: bool = False) -> str:

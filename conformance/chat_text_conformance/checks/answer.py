@@ -4,10 +4,12 @@ response quotes the caller's token."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from ..target import Level
-from .exchange import CheckFailed, Exchange, NotApplicable, excerpt
+from .exchange import CheckFailed, Exchange, NotApplicable, ParsedStream, excerpt
 from .registry import rule, spec, vendor
+from .watch import UNSET, ChunkWatch, fold, watched
 
 __all__ = [
     "choices_indexed_from_zero",
@@ -26,6 +28,19 @@ CLOCK_SKEW_SECONDS = 86_400
 _RESPONSE = "/components/schemas/ChatTextResponse/properties"
 
 
+@watched("model_echoes_request")
+class _EchoesModel(ChunkWatch):
+    def chunk(self, position: int, chunk: Any) -> None:
+        asked = self.request.get("model")
+        if isinstance(chunk, dict) and isinstance(asked, str) and chunk.get("model") != asked:
+            got = chunk.get("model")
+            raise CheckFailed(
+                f"the request named model {asked!r} but chunk {position} says {got!r}",
+                expected=f"model == {asked!r}",
+                actual=f"model == {got!r}",
+            )
+
+
 @rule(
     "the answer's model (every chunk's, in a stream) is the model named in the request",
     level=Level.SEMANTIC,
@@ -38,20 +53,38 @@ def model_echoes_request(ex: Exchange) -> bool:
     asked = ex.request_fields.get("model")
     if not isinstance(asked, str):
         raise NotApplicable("the request has no model name")
-    if ex.document is not None:
-        models = [ex.document.get("model")]
-    elif ex.stream is not None:
-        models = [c.get("model") for c in ex.stream.objects]
-    else:
+    if ex.stream is not None:
+        return fold(ex, _EchoesModel)
+    if ex.document is None:
         raise NotApplicable("neither JSON nor an event stream")
-    for got in models:
-        if got != asked:
+    got = ex.document.get("model")
+    if got != asked:
+        raise CheckFailed(
+            f"the request named model {asked!r} but the answer says {got!r}",
+            expected=f"model == {asked!r}",
+            actual=f"model == {got!r}",
+        )
+    return True
+
+
+@watched("created_is_unix_seconds")
+class _SameCreated(ChunkWatch):
+    first: Any = UNSET
+
+    def chunk(self, position: int, chunk: Any) -> None:
+        if not isinstance(chunk, dict):
+            return
+        if self.first is UNSET:
+            self.first = chunk.get("created")
+        elif repr(chunk.get("created")) != repr(self.first):
             raise CheckFailed(
-                f"the request named model {asked!r} but the answer says {got!r}",
-                expected=f"model == {asked!r}",
-                actual=f"model == {got!r}",
+                f"chunk {position} has created {chunk.get('created')!r}, the first {self.first!r}",
+                expected="the same created in every chunk",
+                actual=f"created == {chunk.get('created')!r}",
             )
-    return bool(models)
+
+    def end(self, stream: ParsedStream, ex: Exchange) -> bool:
+        return _plausible_created(ex)
 
 
 @rule(
@@ -66,17 +99,17 @@ def model_echoes_request(ex: Exchange) -> bool:
     ],
 )
 def created_is_unix_seconds(ex: Exchange) -> bool:
+    if ex.answer is None:
+        raise NotApplicable("not a successful answer")
+    if ex.stream is not None:
+        return fold(ex, _SameCreated)
+    return _plausible_created(ex)
+
+
+def _plausible_created(ex: Exchange) -> bool:
     answer = ex.answer
     if answer is None:
         raise NotApplicable("not a successful answer")
-    if ex.stream is not None:
-        values = [c.get("created") for c in ex.stream.objects]
-        if len(set(map(repr, values))) > 1:
-            raise CheckFailed(
-                f"the chunks of one stream carry different created values: {values[:4]}",
-                expected="the same created in every chunk",
-                actual=f"{len(set(map(repr, values)))} different values",
-            )
     created = answer.created
     if isinstance(created, bool) or not isinstance(created, int | float):
         raise NotApplicable("created is missing or not a number (a schema rule reports it)")
@@ -91,6 +124,21 @@ def created_is_unix_seconds(ex: Exchange) -> bool:
     return True
 
 
+def _not_blank(value: Any) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise CheckFailed(f"id is {value!r}", expected="a non-blank string", actual=excerpt(value))
+
+
+@watched("id_is_not_blank")
+class _IdNotBlank(ChunkWatch):
+    def chunk(self, position: int, chunk: Any) -> None:
+        if isinstance(chunk, dict):
+            _not_blank(chunk.get("id"))
+
+    def end(self, stream: ParsedStream, ex: Exchange) -> bool:
+        return bool(stream.objects)
+
+
 @rule(
     "id is a non-blank string (any format)",
     level=Level.SEMANTIC,
@@ -100,18 +148,12 @@ def created_is_unix_seconds(ex: Exchange) -> bool:
 def id_is_not_blank(ex: Exchange) -> bool:
     if not ex.ok:
         raise NotApplicable("not a successful answer")
-    if ex.document is not None:
-        ids = [ex.document.get("id")]
-    elif ex.stream is not None:
-        ids = [c.get("id") for c in ex.stream.objects]
-    else:
+    if ex.stream is not None:
+        return fold(ex, _IdNotBlank)
+    if ex.document is None:
         raise NotApplicable("neither JSON nor an event stream")
-    for value in ids:
-        if not isinstance(value, str) or not value.strip():
-            raise CheckFailed(
-                f"id is {value!r}", expected="a non-blank string", actual=excerpt(value)
-            )
-    return bool(ids)
+    _not_blank(ex.document.get("id"))
+    return True
 
 
 @rule(

@@ -19,6 +19,8 @@ from typing import Any
 import chat_text_spec
 from chat_text_spec.sse import SSEDecodeError, decode_events
 
+from .request import RequestFacts, classify_request, media_type
+
 __all__ = [
     "Answer",
     "CheckFailed",
@@ -64,6 +66,9 @@ class RunContext:
     context_length: int | None = None
     """The model's context window, when the caller gave it."""
     token: str | None = None
+    """The bearer token the server accepts, when known (not to the proxy)."""
+    model: str | None = None
+    """The model the run pins its requests to, when known (not to the proxy)."""
     _seen_ids: dict[str, int] = field(default_factory=dict)
     _proven: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -111,6 +116,8 @@ class ParsedStream:
     undecodable: list[str] = field(default_factory=list)
     done: bool = False
     """Whether a ``data: [DONE]`` event was seen."""
+    after_done: list[str] = field(default_factory=list)
+    """The data of the events after ``[DONE]``."""
     events_after_done: int = 0
     unfinished_tail: bool = False
     """Bytes after the last complete event (an event without its blank line)."""
@@ -129,10 +136,10 @@ def parse_event_stream(body: bytes) -> ParsedStream:
     chunks: list[Any] = []
     undecodable: list[str] = []
     done = False
-    after = 0
+    after: list[str] = []
     for event in events:
         if done:
-            after += 1
+            after.append(event.data)
             continue
         if event.data.strip() == "[DONE]":
             done = True
@@ -142,12 +149,7 @@ def parse_event_stream(body: bytes) -> ParsedStream:
         except (ValueError, RecursionError):
             undecodable.append(event.data[:200])
             chunks.append(event.data)
-    return ParsedStream(chunks, undecodable, done, after, tail)
-
-
-def media_type(content_type: str | None) -> str:
-    """``'application/json; charset=utf-8'`` -> ``'application/json'``."""
-    return (content_type or "").split(";", 1)[0].strip().lower()
+    return ParsedStream(chunks, undecodable, done, after, len(after), tail)
 
 
 @dataclass(frozen=True)
@@ -211,12 +213,38 @@ class Exchange:
     key: int = 0
     """Identifies the response (the same response may be judged more than once)."""
     received_at: float = field(default_factory=time.time)
+    method: str = "POST"
+    """The request's method, as sent."""
+    path: str = chat_text_spec.OPERATION_PATH
+    """The request's path, as sent, without the query."""
+    request_headers: tuple[tuple[str, str], ...] = ()
+    """The request's headers as sent (empty: not recorded)."""
+    request_body: bytes | None = None
+    """The request's body as sent (``None``: not recorded; ``request`` is then re-encoded)."""
+    known_facts: RequestFacts | None = field(default=None, repr=False, compare=False)
+    """The request's facts when the caller classified it already (the proxy, before relaying)."""
     _proof: int | None = field(default=None, repr=False, compare=False)
     """prompt + completion of the answer, once recorded in the context (once per answer)."""
 
     @property
     def context_length(self) -> int | None:
         return self.context.context_length
+
+    @functools.cached_property
+    def facts(self) -> RequestFacts:
+        """What the request was: method, path, authorisation, validity (see
+        :mod:`.request`), from the request as it was sent."""
+        if self.known_facts is not None:
+            return self.known_facts
+        body = self.request_body
+        if body is None and self.request is not None:
+            body = json.dumps(self.request).encode()
+        return classify_request(self.method, self.path, self.request_headers, body)
+
+    @property
+    def recorded(self) -> bool:
+        """Whether the request's headers were recorded (what the request rules need)."""
+        return bool(self.request_headers) or self.known_facts is not None
 
     @functools.cached_property
     def document(self) -> dict[str, Any] | None:
@@ -249,7 +277,8 @@ class Exchange:
         return self.request_fields.get("stream") is True
 
     def require_whole_stream(self) -> None:
-        """Raise :class:`Inconclusive` when the suite did not read the stream to its end."""
+        """Raise :class:`Inconclusive` when the suite did not read the body (a stream) to its
+        end."""
         if self.cut_short is not None:
             raise Inconclusive(self.cut_short)
 

@@ -82,7 +82,11 @@ class Rule:
     kind: Kind
     sources: tuple[Source, ...]
     check: Callable[..., Any] | None = None
-    """The function that evaluates it (``None`` for schemathesis built-ins)."""
+    """The code that judges it: a function of one exchange (kinds ``schema`` and
+    ``response``), of a property's run (``property``), or of a client run (``client``)."""
+    per_exchange: bool = True
+    """Whether every exchange is judged by it (``checks.judge``); ``False`` for a rule one
+    sender judges on its own exchanges (the pre-flight)."""
 
     @property
     def premise(self) -> str | None:
@@ -124,13 +128,14 @@ def declare(
     kind: Kind,
     sources: Sequence[Source],
     check: Callable[..., Any] | None = None,
+    per_exchange: bool = True,
 ) -> Rule:
     """Add a rule to the catalogue (once per id; a second, different declaration is an error)."""
     if not sources:
         raise ValueError(f"rule {id!r} has no source: cite openapi.yaml or the vendor document")
     if not statement or "\n" in statement:
         raise ValueError(f"rule {id!r} needs a one-line statement")
-    declared = Rule(id, statement, Level(level), kind, tuple(sources), check)
+    declared = Rule(id, statement, Level(level), kind, tuple(sources), check, per_exchange)
     existing = _RULES.get(id)
     if existing is not None and existing.to_json() != declared.to_json():
         raise ValueError(f"rule {id!r} is declared twice, differently")
@@ -146,6 +151,7 @@ def rule(
     kind: Kind,
     sources: Sequence[Source],
     id: str | None = None,
+    per_exchange: bool = True,
 ) -> Callable[[F], F]:
     """Decorator: declare the function as the rule named after it (or ``id``)."""
 
@@ -157,6 +163,7 @@ def rule(
             kind=kind,
             sources=sources,
             check=fn,
+            per_exchange=per_exchange,
         )
         return fn
 
@@ -177,27 +184,11 @@ def catalogue(kind: Kind | None = None, level: Level | None = None) -> list[Rule
 
 
 _KIND_ORDER = {"schema": 0, "response": 1, "property": 2, "client": 3}
-_MODULE_ORDER = (
-    ".checks.builtins",
-    ".checks.schema",
-    ".checks.usage",
-    ".checks.answer",
-    ".checks.streaming",
-    ".properties.prompt",
-    ".properties.context",
-    ".properties.fields",
-    ".properties.validation",
-    ".properties.streaming",
-)
 
 
-def _report_order(item: Rule) -> tuple[int, int, int]:
-    module = getattr(item.check, "__module__", "") if item.check is not None else ""
-    rank = next(
-        (i for i, suffix in enumerate(_MODULE_ORDER) if module.endswith(suffix)),
-        0 if item.kind == "schema" else len(_MODULE_ORDER),
-    )
-    return _KIND_ORDER[item.kind], rank, _SEQUENCE[item.id]
+def _report_order(item: Rule) -> tuple[int, int]:
+    """By kind, then in the order the rules were declared (their modules' import order)."""
+    return _KIND_ORDER[item.kind], _SEQUENCE[item.id]
 
 
 def get(id: str) -> Rule:

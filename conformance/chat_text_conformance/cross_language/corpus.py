@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Collection, Iterable, Iterator
@@ -606,26 +605,6 @@ def _example_cases() -> list[Case]:
     return cases
 
 
-@contextlib.contextmanager
-def _without_local_constants() -> Iterator[None]:
-    """Hypothesis (>= 6.131) also draws string and number literals found in the *local* source
-    modules loaded in ``sys.modules`` (this repository's, with an editable install): the corpus
-    would change with every edit to any of them, and with what a process happened to import.
-    The corpus is drawn without them. (Hypothesis has no setting for this: its provider's
-    hook is replaced for the draw, and its constants cache emptied around it.)"""
-    from hypothesis.internal.conjecture import providers
-    from hypothesis.internal.constants_ast import Constants
-
-    original = providers._get_local_constants
-    providers.CONSTANTS_CACHE.cache.clear()
-    providers._get_local_constants = Constants
-    try:
-        yield
-    finally:
-        providers._get_local_constants = original
-        providers.CONSTANTS_CACHE.cache.clear()
-
-
 def _draw(strategy: Any, count: int, seed: int) -> list[Any]:
     import hypothesis
     from hypothesis import HealthCheck, Phase, given, settings
@@ -646,7 +625,9 @@ def _draw(strategy: Any, count: int, seed: int) -> list[Any]:
     def collect(value: Any) -> None:
         drawn.append(value)
 
-    with _without_local_constants():
+    from .. import _internals  # schemathesis comes with it: only when a corpus is drawn
+
+    with _internals.without_local_constants():
         collect()
     return drawn
 

@@ -28,8 +28,12 @@ from ..cost import Meter
 from ..pacing import Pacer
 from ..results import CheckResult, Failure
 from ..target import Level, Target
-from . import context as window  # noqa: F401 - importing a theme registers its properties
-from . import fields, prompt, streaming, validation  # noqa: F401
+
+# isort: off
+# importing a theme declares its properties, in report order
+from . import prompt, context as window, fields, validation, streaming  # noqa: F401
+
+# isort: on
 from ._harness import (
     GROUP,
     PROPERTIES,
@@ -89,7 +93,9 @@ def run_properties(
     if level is Level.SCHEMA:
         return outcome
     if context is None:
-        context = checks.RunContext(context_length=target.context_length, token=target.token)
+        context = checks.RunContext(
+            context_length=target.context_length, token=target.token, model=target.model
+        )
     wanted = {r.id for r in checks.catalogue(kind="property", level=level)}
     by_name = {p.name: p for p in PROPERTIES}
     selected = [

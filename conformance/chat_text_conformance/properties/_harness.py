@@ -154,6 +154,10 @@ class Reply:
     """The JSON body sent (``None`` for raw bodies that are not JSON)."""
     cut_short: str | None = None
     token: str | None = None
+    sent_headers: tuple[tuple[str, str], ...] = ()
+    """The request's headers as sent (the token in them: kept in memory only)."""
+    payload: bytes | None = None
+    """The request's body as sent."""
 
     @functools.cached_property
     def media_type(self) -> str:
@@ -170,6 +174,8 @@ class Reply:
             token=self.token,
             cut_short=self.cut_short,
             key=id(self),
+            request_headers=self.sent_headers,
+            request_body=self.payload,
         )
 
     def error_code(self) -> str | None:
@@ -374,6 +380,8 @@ class Session:
             request_json=request_json,
             cut_short=None if cut is None else f"stopped reading the stream at {cut}",
             token=sent_token,
+            sent_headers=tuple((name.lower(), value) for name, value in headers.items()),
+            payload=payload,
         )
 
 
@@ -401,28 +409,23 @@ class Ledger:
         """Apply every per-response rule to ``reply``; the ids of the rules it broke."""
         outcome = checks.judge(reply.exchange(context), self.level)
         broken: list[str] = []
+
+        def failure(rule_id: str) -> Callable[[checks.CheckFailed], Failure]:
+            return lambda failed: Failure(
+                check=rule_id,
+                message=failed.message,
+                expected=failed.expected,
+                actual=failed.actual,
+                reproducer=curl_command(self.base_url, reply.request),
+                request=reply.request,
+            )
+
         with self._lock:
             for rule_id, result in outcome.items():
-                group = "response" if checks.get(rule_id).kind == "response" else "schema"
-                entry = self.results.setdefault(rule_id, CheckResult(rule_id, group))
-                if result is True:
-                    entry.record_pass()
-                elif isinstance(result, checks.NotApplicable):
-                    entry.record_not_exercised(result.reason)
-                elif isinstance(result, checks.Inconclusive):
-                    entry.record_inconclusive(result.reason)
-                elif isinstance(result, checks.CheckFailed):
+                kind = checks.get(rule_id).kind
+                entry = self.results.setdefault(rule_id, CheckResult(rule_id, kind))
+                if checks.record(entry, result, failure(rule_id)) is not None:
                     broken.append(rule_id)
-                    entry.record_failure(
-                        Failure(
-                            check=rule_id,
-                            message=result.message,
-                            expected=result.expected,
-                            actual=result.actual,
-                            reproducer=curl_command(self.base_url, reply.request),
-                            request=reply.request,
-                        )
-                    )
         return broken
 
 
@@ -532,9 +535,15 @@ class PropertyRun:
         return {"model": self.model, "messages": [dict(m) for m in messages], **fields}
 
     def post(self, body: Any = None, **kwargs: Any) -> Reply:
-        """Send a request; its reply is judged by every per-response rule first."""
+        """Send a request; its reply is judged by every per-exchange rule first. An answer that
+        broke an answer rule (usage, finish_reason, framing: kind ``response``) cannot be used:
+        the example stops there, blocked by that failure. A broken schema-level rule (whether
+        the request should have been accepted, the status, the headers) leaves the answer
+        usable: the property goes on and judges it its own way too."""
         reply = self.session.post(body, phase=f"property {self.result.name}", **kwargs)
-        broken = self.ledger.judge(reply, self.context)
+        broken = [
+            r for r in self.ledger.judge(reply, self.context) if checks.get(r).kind == "response"
+        ]
         if broken:
             raise _Reported(broken)
         if is_busy(reply.status):
@@ -685,7 +694,10 @@ class PropertyRun:
         )(given(strategy)(collect))
         if self.seed is not None:
             runner = hypothesis_seed(self.seed)(runner)
-        runner()
+        from .. import _internals  # hypothesis's local-constants hook: a private name
+
+        with _internals.without_local_constants():  # the same seed, the same draws, anywhere
+            runner()
         self.evaluate_all([functools.partial(body, example) for example in drawn[:count]])
 
     def evaluate_all(self, bodies: Sequence[Callable[[], None]]) -> None:

@@ -14,7 +14,7 @@ Public face::
 from __future__ import annotations
 
 from .app import NONCONFORMANT, UNAVAILABLE, ProxySettings, ValidationProxy
-from .judging import RequestFacts, StreamWatch, classify_request, judge_exchange
+from .judging import RequestFacts, classify_request, judge_exchange
 from .ledger import MULTI_CALL_REASON, Ledger
 from .server import RunningProxy, running_proxy, serve
 
@@ -26,7 +26,6 @@ __all__ = [
     "ProxySettings",
     "RequestFacts",
     "RunningProxy",
-    "StreamWatch",
     "ValidationProxy",
     "classify_request",
     "judge_exchange",

@@ -6,9 +6,9 @@ to the client, and judges each exchange with the rule catalogue.
   (:func:`~.judging.classify_request`), and sent with the proxy's own lean HTTP/1.1 client
   (:mod:`.upstream`).
 * The answer goes back chunk by chunk as it arrives: nothing is buffered, so a stream reaches
-  the client event by event. Each chunk of an event stream is fed to a
-  :class:`~.judging.StreamWatch` after it has been sent on. A copy of the body (up to the cap) is
-  kept and judged with every rule once the answer is complete.
+  the client event by event. Each chunk of an event stream is fed to the stream rules' watches
+  (:class:`~..checks.watch.StreamJudge`) after it has been sent on. A copy of the body (up to
+  the cap) is kept and judged with every rule once the answer is complete.
 * ``--enforce``: a plain answer is read whole and judged before it is sent; one that breaks a
   rule is replaced by ``502`` with the spec's error body (code ``upstream_nonconformant``). A
   stream's headers wait for its first event; an event that breaks a rule is not sent (``502``
@@ -43,14 +43,13 @@ from typing import Any
 import orjson
 
 from ..checks import CheckFailed, Exchange, Outcome, RunContext, media_type
+from ..checks.watch import StreamJudge
 from ..results import ExchangeRecord, RequestRecord
 from ..target import Level
 from .judging import (
     RequestFacts,
-    StreamWatch,
     classify_request,
     judge_exchange,
-    single_exchange_rules,
     warm_up,
 )
 from .ledger import Ledger
@@ -296,11 +295,11 @@ class _Call:
         if body is None:
             await self._refuse_large(method, target)
             return
-        facts = classify_request(method, path, named, body)
+        facts = classify_request(method, path, named.items(), body)
         self.proxy.ledger.remember_token(facts.token)
         self.disconnect = asyncio.ensure_future(self.receive())
         exchange: Exchange | None = None
-        watch: StreamWatch | None = None
+        watch: StreamJudge | None = None
         outcome: dict[str, Outcome] = {}
 
         def record() -> None:
@@ -419,10 +418,13 @@ class _Call:
             cut_short=cut_short,
             key=self.number,
             received_at=self.received_at,
+            method=facts.method,
+            path=facts.path,
+            known_facts=facts,
         )
 
     async def _judge(
-        self, facts: RequestFacts, response: UpstreamResponse, watch: StreamWatch | None
+        self, facts: RequestFacts, response: UpstreamResponse, watch: StreamJudge | None
     ) -> dict[str, Outcome]:
         """Every rule on the exchange so far, judged on the proxy's judging thread (so that the
         event loop relays other exchanges meanwhile)."""
@@ -430,21 +432,21 @@ class _Call:
         readable, level = self.copy.readable, self.settings.level
 
         def judge() -> dict[str, Outcome]:
-            if not readable:  # only what the status and headers show
-                return single_exchange_rules(facts, exchange, exchange.context_length)
-            return judge_exchange(facts, exchange, level, watch=watch)
+            return judge_exchange(facts, exchange, level, watch=watch, body_read=readable)
 
         return await asyncio.get_running_loop().run_in_executor(self.proxy.judging, judge)
 
     async def _answer(
         self, facts: RequestFacts, response: UpstreamResponse
-    ) -> tuple[Exchange, StreamWatch | None, dict[str, Outcome]]:
+    ) -> tuple[Exchange, StreamJudge | None, dict[str, Outcome]]:
         self.received_at = time.time()
         self.copy = _Copy((response.header("content-encoding") or "").strip().lower())
         status = response.status_code
         ok = 200 <= status < 300
         is_stream = ok and media_type(response.header("content-type")) == "text/event-stream"
-        watch = StreamWatch(facts.model) if is_stream and facts.is_call else None
+        watch = None
+        if is_stream and facts.is_call:
+            watch = StreamJudge(facts.document, self.settings.level)
         headers = self._headers_back(response)
         if self.settings.enforce and facts.is_call:
             if watch is not None:
@@ -458,7 +460,7 @@ class _Call:
             outcome = await self._judge(facts, response, watch)
         return self.exchange or self._exchange(facts, response), watch, outcome
 
-    async def _relay(self, response: UpstreamResponse, watch: StreamWatch | None) -> bool:
+    async def _relay(self, response: UpstreamResponse, watch: StreamJudge | None) -> bool:
         """Send the rest of the answer on as it arrives; whether it ended normally (else the
         client's connection is left cut, as the upstream's was)."""
         async for chunk in self._pieces(response):
@@ -524,7 +526,7 @@ class _Call:
         facts: RequestFacts,
         response: UpstreamResponse,
         headers: list[tuple[bytes, bytes]],
-        watch: StreamWatch,
+        watch: StreamJudge,
     ) -> dict[str, Outcome]:
         """``--enforce`` on a stream: no event that breaks a rule reaches the client, and
         ``[DONE]`` only after the whole stream passed."""
@@ -593,7 +595,7 @@ class _Call:
         named: dict[str, str],
         body: bytes,
         exchange: Exchange | None,
-        watch: StreamWatch | None,
+        watch: StreamJudge | None,
         outcome: dict[str, Outcome],
     ) -> ExchangeRecord:
         ledger = self.proxy.ledger

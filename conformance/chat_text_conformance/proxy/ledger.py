@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 
 from .. import checks
-from ..checks import CheckFailed, Inconclusive, NotApplicable, Outcome
+from ..checks import CheckFailed, Outcome
 from ..cost import Meter
 from ..coverage import SpecCoverage
 from ..pacing import PacingStats, is_busy, retry_delay
@@ -137,26 +137,20 @@ class Ledger:
         path = self.redact(path)
         failed = [(rule, r) for rule, r in outcome.items() if isinstance(r, CheckFailed)]
         reproducer = curl_command(self.upstream, request) if request is not None else ""
+
+        def failure(rule_id: str) -> Callable[[CheckFailed], Failure]:
+            return lambda failed: Failure(
+                check=rule_id,
+                message=self._redacted(f"{method} {path}: {failed.message}"),
+                expected=self._redacted(failed.expected),
+                actual=self._redacted(failed.actual),
+                reproducer=reproducer,
+                request=request,
+            )
+
         with self._lock:
             for rule_id, result in outcome.items():
-                entry = self._result(rule_id)
-                if result is True:
-                    entry.record_pass()
-                elif isinstance(result, NotApplicable):
-                    entry.record_not_exercised(result.reason)
-                elif isinstance(result, Inconclusive):
-                    entry.record_inconclusive(result.reason)
-                elif isinstance(result, CheckFailed):
-                    entry.record_failure(
-                        Failure(
-                            check=rule_id,
-                            message=self._redacted(f"{method} {path}: {result.message}"),
-                            expected=self._redacted(result.expected),
-                            actual=self._redacted(result.actual),
-                            reproducer=reproducer,
-                            request=request,
-                        )
-                    )
+                checks.record(self._result(rule_id), result, failure(rule_id))
             if upstream_error is not None:
                 self._result(TRANSPORT_RULE).record_failure(
                     Failure(

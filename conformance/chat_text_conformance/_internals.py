@@ -1,0 +1,229 @@
+"""Every private name of schemathesis and hypothesis the suite uses: imported here and only here,
+each with why. ``tests/test_internals.py`` imports each one and fails, naming it, when a pinned
+release moves or changes it (schemathesis 4.32.5, the hypothesis it pins).
+
+Importing this module imports schemathesis (about a second): the built-in rules load it when they
+first judge an exchange, so the proxy and ``replay`` start without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import functools
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import requests
+import schemathesis
+
+# The registry of schemathesis's checks, to call a built-in by its name on an exchange
+# (``schemathesis.checks`` documents ``CHECKS`` only as where ``@schemathesis.check`` registers).
+from schemathesis.checks import CHECKS, CheckContext, load_all_checks
+from schemathesis.config import SchemathesisConfig
+
+# "no body" for a case (the public Case() takes it as its default, without naming it)
+from schemathesis.core import NOT_SET
+
+# A failed check raises one of these (a group when several things are wrong).
+from schemathesis.core.failures import Failure as StFailure
+from schemathesis.core.failures import FailureGroup
+
+# What a check takes: the response object schemathesis builds from its transports; a recorded
+# exchange becomes one directly (``Response.from_any`` needs a live client's response object).
+from schemathesis.core.transport import Response as StResponse
+
+# The failure schemathesis's own positive_data_acceptance raises (``st run`` keeps that check;
+# its hooks let the spec's documented refusals through).
+from schemathesis.openapi.checks import RejectedPositiveData
+
+import chat_text_spec
+
+if TYPE_CHECKING:
+    from .checks.exchange import Exchange
+
+__all__ = [
+    "BUILTIN_NAMES",
+    "IMPORTED_WHILE_RUNNING",
+    "CheckFailure",
+    "RejectedPositiveData",
+    "run_builtin_check",
+    "without_local_constants",
+]
+
+BUILTIN_NAMES = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_headers_conformance",
+    "response_schema_conformance",
+)
+"""The schemathesis checks the built-in rules call on one exchange (see ``checks/builtins.py``)."""
+
+IMPORTED_WHILE_RUNNING = (
+    "schemathesis.engine.run.unit",
+    "schemathesis.engine.run.stateful",
+    "schemathesis.engine.run.probes",
+    "schemathesis.engine.run.analysis",
+    "schemathesis.engine.run.auth_bootstrap",
+    "schemathesis.engine._baseline",
+    "schemathesis.engine._rate_limit_retry",
+    "schemathesis.engine._validate",
+    "schemathesis.generation.hypothesis.builder",
+    "schemathesis.generation.drivers",
+    "schemathesis.generation.body_overrides",
+    "schemathesis.specs.openapi.coverage._operation",
+    "schemathesis.specs.openapi.auth_inference",
+    "schemathesis.specs.openapi.auth_flow.detection",
+    "schemathesis.specs.openapi._ordering",
+    "schemathesis.python.asgi",
+    "schemathesis.transport.asgi",
+    "schemathesis.transport.wsgi",
+    "hypothesis.strategies._internal.flatmapped",
+    "hypothesis.strategies._internal.random",
+    "httpcore",
+    "pyrate_limiter",
+)
+"""Modules a schemathesis run imports lazily from its threads, imported before any thread starts:
+CPython 3.11 can fail with "AST constructor recursion depth mismatch" when two threads compile at
+once (pytest's assertion rewriting compiles on import). Private module names, so they are here."""
+
+
+@dataclass(frozen=True)
+class CheckFailure:
+    """What a schemathesis check said when it failed."""
+
+    message: str
+    expected: str
+    actual: str
+
+
+@functools.cache
+def _operation() -> Any:
+    """The operation, loaded once from the spec as the suite's engines read it (the stream's
+    per-event schema), with a config of its own (no ``schemathesis.toml`` from the folder)."""
+    from .schemathesis_adapter import adapt_spec
+
+    schema = schemathesis.openapi.from_dict(
+        adapt_spec(chat_text_spec.load_spec()), config=SchemathesisConfig.from_dict({})
+    )
+    return schema[chat_text_spec.OPERATION_PATH]["POST"]
+
+
+@functools.cache
+def _checks() -> tuple[Any, dict[str, Any]]:
+    """The check context and the built-in check functions, by name (built once)."""
+    load_all_checks()
+    operation = _operation()
+    config = operation.schema.config.checks_config_for(operation=operation, phase=None)
+    # CheckContext's constructor is "undocumented on purpose: built-in checks only"
+    context = CheckContext(
+        override=None,
+        auth=None,
+        headers=None,
+        config=config,
+        transport_kwargs=None,
+        response_checks=None,
+    )
+    functions = {
+        getattr(check, "__name__", ""): check
+        for check in CHECKS.get_all()
+        if getattr(check, "__name__", "") in BUILTIN_NAMES
+    }
+    missing = set(BUILTIN_NAMES) - set(functions)
+    if missing:
+        raise LookupError(f"schemathesis has no check named {sorted(missing)}")
+    return context, functions
+
+
+_LOCK = threading.Lock()
+
+
+def _response(ex: Exchange) -> Any:
+    request = requests.Request(
+        method=ex.method,
+        url="http://target" + ex.path,
+        headers=dict(ex.request_headers),
+        data=ex.request_body,
+    ).prepare()
+    headers: dict[str, list[str]] = {}
+    for name, value in ex.headers:
+        headers.setdefault(name.lower(), []).append(value)
+    return StResponse(
+        status_code=ex.status,
+        headers=headers,
+        content=ex.body,
+        request=request,
+        elapsed=datetime.timedelta(0).total_seconds(),
+        verify=True,
+    )
+
+
+def _case(ex: Exchange) -> Any:
+    facts = ex.facts
+    body = facts.document if facts.document is not None else NOT_SET
+    return _operation().Case(
+        method=ex.method,
+        headers=dict(ex.request_headers),
+        body=body,
+        media_type="application/json" if facts.document is not None else None,
+    )
+
+
+def _failure(failures: Iterable[Any]) -> CheckFailure:
+    first = next(iter(failures))
+    title = str(getattr(first, "title", "") or "")
+    text = " ".join(str(getattr(first, "message", "") or "").split())
+    message = f"{title}: {text}" if title and text else (title or text or "the check failed")
+    return CheckFailure(message=message, expected=title, actual=text[:500])
+
+
+def run_builtin_check(name: str, ex: Exchange) -> CheckFailure | None:
+    """schemathesis's built-in check ``name`` on one recorded exchange: ``None`` when it holds,
+    else what it said."""
+    with _LOCK:  # built once, by one thread
+        context, functions = _checks()
+    try:
+        functions[name](context, _response(ex), _case(ex))
+    except FailureGroup as group:
+        return _failure(group.exceptions)
+    except StFailure as failure:
+        return _failure([failure])
+    except AssertionError as error:
+        return CheckFailure(message=str(error), expected="", actual="")
+    return None
+
+
+_CONSTANTS_LOCK = threading.Lock()
+_CONSTANTS_USERS = [0]
+_CONSTANTS_ORIGINAL: list[Any] = []
+
+
+@contextlib.contextmanager
+def without_local_constants() -> Iterator[None]:
+    """Hypothesis (>= 6.131) also draws string and number literals found in the *local* source
+    modules loaded in ``sys.modules`` (this repository's, with an editable install): what a seed
+    draws would change with every edit to any of them, and with what a process happened to
+    import. Draws made inside this block are made without them. (Hypothesis has no setting for
+    this: its provider's hook is replaced, and its constants cache emptied around it.) Blocks
+    may nest and overlap across threads: the hook is restored when the last one ends."""
+    # hypothesis's provider hook and constants cache: no public setting turns them off
+    from hypothesis.internal.conjecture import providers
+    from hypothesis.internal.constants_ast import Constants
+
+    with _CONSTANTS_LOCK:
+        if _CONSTANTS_USERS[0] == 0:
+            _CONSTANTS_ORIGINAL[:] = [providers._get_local_constants]
+            providers.CONSTANTS_CACHE.cache.clear()
+            providers._get_local_constants = Constants
+        _CONSTANTS_USERS[0] += 1
+    try:
+        yield
+    finally:
+        with _CONSTANTS_LOCK:
+            _CONSTANTS_USERS[0] -= 1
+            if _CONSTANTS_USERS[0] == 0:
+                providers._get_local_constants = _CONSTANTS_ORIGINAL[0]
+                providers.CONSTANTS_CACHE.cache.clear()

@@ -1,0 +1,104 @@
+"""The private names of schemathesis and hypothesis the suite uses, all in
+``chat_text_conformance._internals``: each still where the pinned releases keep it. When an
+upgrade moves one, these fail naming it (and what uses it), instead of a run failing somewhere
+else with an AttributeError."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import json
+from pathlib import Path
+
+import pytest
+from chat_text_conformance import _internals
+from chat_text_conformance.checks import Exchange, RunContext
+
+import chat_text_spec
+
+PACKAGE = Path(_internals.__file__).parent
+PRIVATE_PREFIXES = ("schemathesis.", "hypothesis.")
+PUBLIC = {
+    "schemathesis",
+    "schemathesis.config",
+    "schemathesis.engine",
+    "schemathesis.openapi",
+    "hypothesis",
+    "hypothesis.strategies",
+}
+"""Modules schemathesis and hypothesis document for users (imported anywhere)."""
+
+
+@pytest.mark.parametrize("module", _internals.IMPORTED_WHILE_RUNNING)
+def test_every_module_imported_ahead_still_exists(module: str) -> None:
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - only on an upgrade
+        pytest.fail(
+            f"{module} is gone ({exc}): _internals.IMPORTED_WHILE_RUNNING lists the modules a "
+            "schemathesis run imports from its threads; drop it or replace it with its new name"
+        )
+
+
+def test_check_context_takes_what_the_built_in_rules_pass() -> None:
+    from schemathesis.checks import CheckContext
+
+    wanted = {"override", "auth", "headers", "config", "transport_kwargs", "response_checks"}
+    have = set(inspect.signature(CheckContext.__init__).parameters)
+    assert wanted <= have, (
+        f"schemathesis.checks.CheckContext no longer takes {sorted(wanted - have)}: "
+        "_internals._checks builds one to call the built-in checks on recorded exchanges"
+    )
+
+
+def _exchange(status: int, body: bytes, content_type: str = "application/json") -> Exchange:
+    request = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    return Exchange(
+        request,
+        status,
+        content_type,
+        body,
+        context=RunContext(),
+        headers=(("content-type", content_type),),
+        request_headers=(("content-type", "application/json"), ("authorization", "Bearer x")),
+        request_body=json.dumps(request).encode(),
+    )
+
+
+@pytest.mark.parametrize("name", _internals.BUILTIN_NAMES)
+def test_every_built_in_check_still_judges_a_recorded_exchange(name: str) -> None:
+    """Each built-in the rules call is found by its name, holds on a documented answer and
+    fails on an undocumented one."""
+    example = chat_text_spec.resolve(chat_text_spec.operation()["responses"]["200"])
+    value = next(iter(example["content"]["application/json"]["examples"].values()))["value"]
+    good = _exchange(200, json.dumps(value).encode())
+    assert _internals.run_builtin_check(name, good) is None, name
+    bad = {
+        "not_a_server_error": _exchange(502, b"{}"),
+        "status_code_conformance": _exchange(418, b"{}"),
+        "content_type_conformance": _exchange(200, b"<p/>", "text/html"),
+        "response_headers_conformance": _exchange(401, b'{"error": {}}'),
+        "response_schema_conformance": _exchange(200, b'{"id": 1}'),
+    }[name]
+    assert _internals.run_builtin_check(name, bad) is not None, name
+
+
+def test_no_other_module_imports_a_private_name() -> None:
+    """Only _internals imports schemathesis's and hypothesis's private modules."""
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "_internals.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                private = name.startswith(PRIVATE_PREFIXES) and name not in PUBLIC
+                if private or ("._" in name and name.startswith(PRIVATE_PREFIXES)):
+                    found.append(f"{path.relative_to(PACKAGE)}: {name}")
+    assert not found, f"private imports outside _internals.py: {found}"

@@ -1,0 +1,245 @@
+"""One judge per rule: the same recorded exchange gets the same verdict from every front end.
+
+A corpus of real exchanges is recorded from the reference server (clean, and with each fault of
+the fault catalogue that one exchange can show) and from legal variant servers: plain answers,
+streams, invalid requests, missing and wrong tokens, another method. Each exchange is then
+judged by the suite's path (its schemathesis checks, on schemathesis's own case and response
+objects), the validation proxy's (``judge_exchange`` on the request it classified) and
+``replay``'s, with the same knowledge (token, model, window); every rule must get the same
+verdict from all three.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import requests
+from chat_text_conformance import checks, replay
+from chat_text_conformance.checks import CheckResult, Exchange, RunContext
+from chat_text_conformance.proxy.judging import classify_request, judge_exchange
+from chat_text_conformance.results import Failure, RequestRecord
+from chat_text_conformance.schemathesis_adapter import (
+    SchemathesisRun,
+    _as_schemathesis_check,
+    attach,
+)
+from chat_text_conformance.target import Level
+from mutations import MUTATIONS, MutationServer, mutation_server
+from schemathesis.core.transport import Response as StResponse
+from variant_server import VARIANTS, running_variants
+
+import chat_text_spec
+
+MODEL = "chat-text-mini"
+LEVEL = Level.STRICT  # every per-exchange rule
+PATH = chat_text_spec.OPERATION_PATH
+
+
+@dataclass(frozen=True)
+class Recorded:
+    method: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    status: int
+    response_headers: tuple[tuple[str, str], ...]
+    content: bytes
+    token: str
+    model: str
+    window: int
+
+
+def _requests(token: str, model: str) -> list[tuple[str, dict[str, str], bytes]]:
+    ask = [{"role": "user", "content": "Name three rivers."}]
+    good = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    return [
+        ("POST", good, json.dumps({"model": model, "messages": ask}).encode()),
+        ("POST", good, json.dumps({"model": model, "messages": ask, "stream": True}).encode()),
+        ("POST", good, json.dumps({"model": model, "messages": ask, "temperature": 9}).encode()),
+        (
+            "POST",
+            {"Content-Type": "application/json"},
+            json.dumps({"model": model, "messages": ask}).encode(),
+        ),
+        (
+            "POST",
+            {**good, "Authorization": "Bearer not-the-token-1234"},
+            json.dumps({"model": model, "messages": ask}).encode(),
+        ),
+        ("POST", {**good, "Content-Type": "text/plain"}, b"hello"),
+        ("PUT", good, b"{}"),
+    ]
+
+
+def _record(base_url: str, token: str, model: str, window: int) -> list[Recorded]:
+    found = []
+    with httpx.Client(timeout=20) as client:
+        for method, headers, body in _requests(token, model):
+            response = client.request(method, base_url + PATH, headers=headers, content=body)
+            found.append(
+                Recorded(
+                    method,
+                    tuple((k.lower(), v) for k, v in headers.items()),
+                    body,
+                    response.status_code,
+                    tuple((k.lower(), v) for k, v in response.headers.items()),
+                    response.content,
+                    token,
+                    model,
+                    window,
+                )
+            )
+    return found
+
+
+def _single_exchange_faults() -> list[Any]:
+    """The catalogue's faults that edit one exchange (a middleware), not the engine."""
+    return [m for m in MUTATIONS if m.patch is None and (m.request or m.response)]
+
+
+@pytest.fixture(scope="module")
+def corpus() -> list[tuple[str, Recorded]]:
+    from chat_text_server.engine import MODELS
+
+    found: list[tuple[str, Recorded]] = []
+    with mutation_server() as server:
+        window = MODELS[MODEL]
+        found += [("reference", r) for r in _record(server.base_url, server.token, MODEL, window)]
+        for fault in _single_exchange_faults():
+            with _mutated(server, fault):
+                for item in _record(server.base_url, server.token, MODEL, window):
+                    found.append((fault.name, item))
+    token = "one-judge-variant-token"
+    names = ["default", "all-with-usage", "sse_extras", "bom"]
+    with running_variants([VARIANTS[n] for n in names], token) as urls:
+        for name, url in zip(names, urls, strict=True):
+            model, window = min(VARIANTS[name].models.items(), key=lambda item: item[1])
+            found += [(f"variant {name}", r) for r in _record(url, token, model, window)]
+    return found
+
+
+@contextlib.contextmanager
+def _mutated(server: MutationServer, fault: Any) -> Iterator[None]:
+    if server.unsupported(fault) is not None:
+        yield
+        return
+    with server.mutated(fault):
+        yield
+
+
+def _context(item: Recorded) -> RunContext:
+    return RunContext(context_length=item.window, token=item.token, model=item.model)
+
+
+def _verdict(result: CheckResult) -> str:
+    return result.verdict
+
+
+def _by_suite(item: Recorded) -> dict[str, str]:
+    from chat_text_conformance._internals import _operation
+
+    operation = _operation()
+    document: Any = None
+    with contextlib.suppress(ValueError):
+        document = json.loads(item.body)
+    case = operation.Case(
+        method=item.method, headers=dict(item.headers), body=document if document else None
+    )
+    state = SchemathesisRun(context=_context(item), level=LEVEL, base_url="http://target")
+    attach(operation.schema, state)
+    request = requests.Request(
+        item.method, "http://target" + PATH, headers=dict(item.headers), data=item.body
+    ).prepare()
+    headers: dict[str, list[str]] = {}
+    for name, value in item.response_headers:
+        headers.setdefault(name, []).append(value)
+    response = StResponse(item.status, headers, item.content, request, 0.0, True)
+    for rule in checks.PER_RESPONSE_RULES:
+        with contextlib.suppress(AssertionError):
+            _as_schemathesis_check(rule, None)(None, response, case)
+    return {name: _verdict(result) for name, result in state.results.items()}
+
+
+def _by_proxy(item: Recorded) -> dict[str, str]:
+    facts = classify_request(item.method, PATH, item.headers, item.body)
+    exchange = Exchange(
+        facts.document,
+        item.status,
+        checks.media_type(dict(item.response_headers).get("content-type")),
+        item.content,
+        context=_context(item),
+        headers=item.response_headers,
+        token=facts.token,
+        method=facts.method,
+        path=facts.path,
+        known_facts=facts,
+    )
+    verdicts = {}
+    for rule_id, outcome in judge_exchange(facts, exchange, LEVEL).items():
+        result = CheckResult(rule_id, "x")
+        checks.record(result, outcome, lambda failed, rid=rule_id: Failure(rid, failed.message))
+        verdicts[rule_id] = _verdict(result)
+    return verdicts
+
+
+_REPLAY_VERDICT = {
+    replay.PASSES: "passed",
+    replay.FAILS: "failed",
+    replay.NOT_EXERCISED: "not exercised",
+    replay.INCONCLUSIVE: "inconclusive",
+}
+
+
+def _by_replay(item: Recorded) -> dict[str, str]:
+    settings = replay._Settings(
+        base_url="http://target",
+        token=item.token,
+        model=item.model,
+        context_length=item.window,
+        level=LEVEL,
+        seed=None,
+        max_examples=1,
+        workers=1,
+        request_timeout=10,
+        report_dir=None,
+        client=httpx.Client(),
+    )
+    record = RequestRecord.build(item.method, PATH, item.headers, item.body, item.token)
+    answer = replay._Response(item.status, httpx.Headers(list(item.response_headers)), item.content)
+    verdicts = {}
+    for rule in checks.PER_RESPONSE_RULES:
+        case = replay.Replayed(rule.id, "", "", "")
+        judged = replay._judge_with_rule(rule, replay._exchange(settings, record, answer), case)
+        verdicts[rule.id] = _REPLAY_VERDICT[judged.verdict]
+    settings.client.close()
+    return verdicts
+
+
+def test_every_front_end_gives_every_exchange_the_same_verdict(
+    corpus: list[tuple[str, Recorded]],
+) -> None:
+    assert len({name for name, _ in corpus}) > 10  # faults and variants, not one server
+    differences = []
+    for name, item in corpus:
+        suite, proxy, replayed = _by_suite(item), _by_proxy(item), _by_replay(item)
+        for rule in checks.PER_RESPONSE_RULES:
+            seen = (suite.get(rule.id), proxy.get(rule.id), replayed.get(rule.id))
+            if len(set(seen)) > 1:
+                differences.append(f"{name} {item.method} {item.status} {rule.id}: {seen}")
+    assert not differences, "\n".join(differences[:20])
+
+
+def test_the_corpus_shows_failures_of_many_rules(corpus: list[tuple[str, Recorded]]) -> None:
+    """The comparison is worth something only if the corpus has failures to agree on."""
+    failed = {
+        rule
+        for _, item in corpus
+        for rule, verdict in _by_proxy(item).items()
+        if verdict == "failed"
+    }
+    assert len(failed) >= 8, sorted(failed)
