@@ -9,6 +9,7 @@ import ast
 import importlib
 import inspect
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,43 @@ def test_no_other_module_imports_a_private_name() -> None:
                 if private or ("._" in name and name.startswith(PRIVATE_PREFIXES)):
                     found.append(f"{path.relative_to(PACKAGE)}: {name}")
     assert not found, f"private imports outside _internals.py: {found}"
+
+
+def test_streams_judged_from_many_threads_at_once_hold() -> None:
+    """schemathesis's event-stream validator is shared and takes each call's deserializer by
+    an attribute it resets afterwards: judged from several threads at once (the suite's
+    workers, the proxy), valid streams must still pass, and an invalid one still fail."""
+    import threading
+
+    chunk = {
+        "object": "chat.completion.chunk",
+        "id": "c1",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": None}],
+    }
+    events = "".join(f"data: {json.dumps(chunk)}\n\n" for _ in range(40)) + "data: [DONE]\n\n"
+    good = _exchange(200, events.encode(), "text/event-stream")
+    assert _internals.run_builtin_check("response_schema_conformance", good) is None
+    bad = _exchange(200, b'data: {"object": 1}\n\ndata: [DONE]\n\n', "text/event-stream")
+    assert _internals.run_builtin_check("response_schema_conformance", bad) is not None
+
+    seen: list[object] = []
+    start = threading.Barrier(8)
+
+    def judge() -> None:
+        start.wait()
+        for _ in range(15):
+            seen.append(_internals.run_builtin_check("response_schema_conformance", good))
+
+    threads = [threading.Thread(target=judge) for _ in range(8)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as CPython allows: the race shows
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert seen == [None] * 120, [s for s in seen if s is not None][:1]

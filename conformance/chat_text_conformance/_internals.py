@@ -185,8 +185,14 @@ def run_builtin_check(name: str, ex: Exchange) -> CheckFailure | None:
     else what it said."""
     with _LOCK:  # built once, by one thread
         context, functions = _checks()
+    # schemathesis's event-stream validator is cached per operation and is handed each call's
+    # payload deserializer through an attribute it sets and resets around the call
+    # (SseValidator.with_deserializer): two threads judging streams at once would see each
+    # other's reset (its keyword then fails on a valid event). Schema checks go one at a time.
+    serial = _SCHEMA_LOCK if name == "response_schema_conformance" else contextlib.nullcontext()
     try:
-        functions[name](context, _response(ex), _case(ex))
+        with serial:
+            functions[name](context, _response(ex), _case(ex))
     except FailureGroup as group:
         return _failure(group.exceptions)
     except StFailure as failure:
@@ -196,6 +202,7 @@ def run_builtin_check(name: str, ex: Exchange) -> CheckFailure | None:
     return None
 
 
+_SCHEMA_LOCK = threading.Lock()
 _CONSTANTS_LOCK = threading.Lock()
 _CONSTANTS_USERS = [0]
 _CONSTANTS_ORIGINAL: list[Any] = []
