@@ -120,7 +120,7 @@ def _plain_st_run(url: str, max_examples: int, seed: int) -> dict[str, float]:
 
 def _schemathesis_part(url: str, app: Any, max_examples: int, seed: int) -> dict[str, float]:
     from chat_text_conformance import Level, Target
-    from chat_text_conformance.schemathesis_adapter import run_schemathesis
+    from chat_text_conformance.engine.schemathesis_adapter import run_schemathesis
 
     from chat_text_server.engine import MODELS
 

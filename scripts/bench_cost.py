@@ -82,7 +82,7 @@ class Counting:
             await send(message)
 
         await self.app(scope, counting_receive, counting_send)
-        from chat_text_conformance.cost import usage_of
+        from chat_text_conformance.engine.cost import usage_of
 
         prompt, completion = usage_of(status, content_type, bytes(body))
         with self.lock:

@@ -8,8 +8,8 @@ import os
 from typing import Any
 
 import pytest
-from chat_text_conformance.client_conformance import CHECKS, run_client_conformance
-from chat_text_conformance.results import CheckResult
+from chat_text_conformance.clients.sdk import CHECKS, run_client_conformance
+from chat_text_conformance.reporting.results import CheckResult
 
 import chat_text._client
 import chat_text._parsing

@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 from chat_text_conformance import Level, Target, run
-from chat_text_conformance import report as reports
 from chat_text_conformance.catalogue import get as rule
 from chat_text_conformance.checks.registry import STRICT_PREMISE
 from chat_text_conformance.cli import main
-from chat_text_conformance.results import CheckResult, Failure, RunReport
-from chat_text_conformance.target import token_from_env
+from chat_text_conformance.engine.target import token_from_env
+from chat_text_conformance.reporting import files as reports
+from chat_text_conformance.reporting.results import CheckResult, Failure, RunReport
 
 from chat_text_server import create_app
 from chat_text_server.engine import MODELS

@@ -13,7 +13,7 @@ from chat_text_conformance.catalogue import catalogue
 from chat_text_conformance.checks import declare, spec
 from chat_text_conformance.checks.registry import SPEC_FILE, VENDOR_DOCUMENT
 from chat_text_conformance.cli import catalogue_markdown, levels_markdown, main
-from chat_text_conformance.target import Level
+from chat_text_conformance.engine.target import Level
 
 from chat_text_spec import load_spec
 

@@ -368,7 +368,7 @@ def test_parse_event_stream_handles_crlf_and_multiline_data() -> None:
 
 
 def test_registered_as_schemathesis_checks() -> None:
-    from chat_text_conformance.schemathesis_adapter import register_checks
+    from chat_text_conformance.engine.schemathesis_adapter import register_checks
     from schemathesis.checks import CHECKS as REGISTRY
 
     names = register_checks()

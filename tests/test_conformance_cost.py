@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from chat_text_conformance import Level, Target, embedded, run
 from chat_text_conformance.cli import main
-from chat_text_conformance.cost import SCHEMATHESIS_SHARE, Meter
+from chat_text_conformance.engine.cost import SCHEMATHESIS_SHARE, Meter
 
 SEED = 1
 

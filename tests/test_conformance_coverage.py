@@ -1,5 +1,5 @@
-"""Spec coverage (:mod:`chat_text_conformance.coverage`): items derived from the spec (a field
-added to a copy of the spec is covered without a code change), what one exchange hits (fields
+"""Spec coverage (:mod:`chat_text_conformance.reporting.coverage`): items derived from the spec (a
+field added to a copy of the spec is covered without a code change), what one exchange hits (fields
 set/omitted/null, roles, stream or not, statuses, error codes, headers, finish_reason in JSON
 and in streams), missed items with their reasons, thread safety, the Meter feeding it, the
 reports showing it, and ``--min-coverage`` both ways."""
@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chat_text_conformance import report as reports
 from chat_text_conformance.checks import Exchange
 from chat_text_conformance.cli import main
-from chat_text_conformance.cost import Meter
-from chat_text_conformance.coverage import NOT_SENT, UNPROVOKED, SpecCoverage
-from chat_text_conformance.results import CheckResult, RunReport
+from chat_text_conformance.engine.cost import Meter
+from chat_text_conformance.reporting import files as reports
+from chat_text_conformance.reporting.coverage import NOT_SENT, UNPROVOKED, SpecCoverage
+from chat_text_conformance.reporting.results import CheckResult, RunReport
 
 import chat_text_spec
 

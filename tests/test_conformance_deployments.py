@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from chat_text_conformance import Level, RunReport, Target, run
 from chat_text_conformance.cli import main
-from chat_text_conformance.probe import MAX_PROBES
+from chat_text_conformance.engine.probe import MAX_PROBES
 from deployments import (
     RateLimiter,
     RefuseCharset,

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from chat_text_conformance import Level, Target, run
-from chat_text_conformance.runner import PREFLIGHT_CHECK
-from chat_text_conformance.schemathesis_adapter import TRANSPORT_CHECK
+from chat_text_conformance.engine.runner import PREFLIGHT_CHECK
+from chat_text_conformance.engine.schemathesis_adapter import TRANSPORT_CHECK
 
 TOKEN = "hostile-test-token"
 REQUEST_TIMEOUT = 0.5

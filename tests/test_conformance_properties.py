@@ -14,7 +14,7 @@ from chat_text_conformance import Level, Target, embedded
 from chat_text_conformance.catalogue import catalogue
 from chat_text_conformance.properties import run_properties
 from chat_text_conformance.properties.validation import _object_cases, _wrong_types
-from chat_text_conformance.results import CheckResult
+from chat_text_conformance.reporting.results import CheckResult
 
 from chat_text_spec import request_schema
 

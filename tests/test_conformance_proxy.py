@@ -35,11 +35,11 @@ from typing import Any
 import httpx
 import jsonschema_rs
 import pytest
-from chat_text_conformance import report as reports
 from chat_text_conformance.checks import CheckFailed, Exchange
 from chat_text_conformance.checks.exchange import parse_event_stream
 from chat_text_conformance.checks.watch import StreamJudge
 from chat_text_conformance.cli import main as cli_main
+from chat_text_conformance.engine.target import Level
 from chat_text_conformance.proxy import (
     MULTI_CALL_REASON,
     NONCONFORMANT,
@@ -50,8 +50,8 @@ from chat_text_conformance.proxy import (
     running_proxy,
 )
 from chat_text_conformance.proxy.judging import classify_request
-from chat_text_conformance.results import RunReport
-from chat_text_conformance.target import Level
+from chat_text_conformance.reporting import files as reports
+from chat_text_conformance.reporting.results import RunReport
 from mutations import MUTATIONS, Mutation, MutationServer, mutation_server
 from mutations import Exchange as MutationExchange
 from variant_server import VARIANTS, Variant, running_variant, running_variants

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 from chat_text_conformance.cli import main
-from chat_text_conformance.reproducer import INLINE_BODY_LIMIT
-from chat_text_conformance.target import Level
+from chat_text_conformance.engine.target import Level
+from chat_text_conformance.reporting.reproducer import INLINE_BODY_LIMIT
 from deployments import RateLimiter
 from mutations import MUTATIONS, Exchange, Mutation, MutationServer, mutation_server
 

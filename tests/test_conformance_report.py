@@ -10,9 +10,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from chat_text_conformance import report as reports
-from chat_text_conformance.reproducer import INLINE_BODY_LIMIT, curl_command
-from chat_text_conformance.results import CheckResult, Failure, RequestRecord, RunReport
+from chat_text_conformance.reporting import files as reports
+from chat_text_conformance.reporting.reproducer import INLINE_BODY_LIMIT, curl_command
+from chat_text_conformance.reporting.results import CheckResult, Failure, RequestRecord, RunReport
 
 TOKEN = "Secret-Token-4f9a"
 BASE = "http://127.0.0.1:9"

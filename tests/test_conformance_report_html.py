@@ -21,14 +21,14 @@ from pathlib import Path
 
 import pytest
 from chat_text_conformance import Level, Target, run
-from chat_text_conformance import report as reports
 from chat_text_conformance.catalogue import get as rule
 from chat_text_conformance.checks import Exchange
 from chat_text_conformance.cli import main
-from chat_text_conformance.coverage import UNPROVOKED, SpecCoverage
-from chat_text_conformance.pacing import PacingStats
-from chat_text_conformance.report_html import render_html
-from chat_text_conformance.results import (
+from chat_text_conformance.engine.pacing import PacingStats
+from chat_text_conformance.reporting import files as reports
+from chat_text_conformance.reporting.coverage import UNPROVOKED, SpecCoverage
+from chat_text_conformance.reporting.html import render_html
+from chat_text_conformance.reporting.results import (
     CheckResult,
     ExchangeRecord,
     Failure,

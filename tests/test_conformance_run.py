@@ -12,8 +12,8 @@ from chat_text_conformance import Level, Target, embedded, run
 from chat_text_conformance.catalogue import catalogue
 from chat_text_conformance.checks import RESPONSE_RULES
 from chat_text_conformance.checks.builtins import documented_refusal
-from chat_text_conformance.runner import PREFLIGHT_CHECK
-from chat_text_conformance.schemathesis_adapter import (
+from chat_text_conformance.engine.runner import PREFLIGHT_CHECK
+from chat_text_conformance.engine.schemathesis_adapter import (
     adapt_spec,
     pin_model,
     run_schemathesis,
@@ -312,7 +312,7 @@ def test_what_the_run_imports_from_threads_is_imported_before_them() -> None:
     import pkgutil
     import sys
 
-    from chat_text_conformance import schemathesis_adapter as adapter
+    from chat_text_conformance.engine import schemathesis_adapter as adapter
 
     hooks = adapter._rewriting_hooks()
     assert hooks
@@ -329,7 +329,7 @@ def test_what_the_run_imports_from_threads_is_imported_before_them() -> None:
 def test_only_the_packages_pytest_rewrites_are_imported_ahead() -> None:
     from types import SimpleNamespace
 
-    from chat_text_conformance.schemathesis_adapter import _rewritten
+    from chat_text_conformance.engine.schemathesis_adapter import _rewritten
 
     marked = SimpleNamespace(_must_rewrite={"schemathesis", "chat_text_conformance"})
     assert _rewritten([marked], "schemathesis.engine")
@@ -346,10 +346,10 @@ def test_the_package_imports_its_parts_on_first_use() -> None:
     import sys
 
     probe = (
-        "import sys, chat_text_conformance.cross_language.python_driver\n"
+        "import sys, chat_text_conformance.clients.matrix.python_driver\n"
         "heavy = sorted(m for m in ('schemathesis', 'hypothesis') if m in sys.modules)\n"
         "from chat_text_conformance import Level, run\n"
-        "from chat_text_conformance.cross_language import DRIVERS\n"
+        "from chat_text_conformance.clients.matrix import DRIVERS\n"
         "import chat_text_conformance as package\n"
         "try:\n"
         "    package.nope\n"

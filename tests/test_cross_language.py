@@ -17,8 +17,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from chat_text_conformance.cross_language import cli as clients_cli
-from chat_text_conformance.cross_language.corpus import (
+from chat_text_conformance.clients.matrix import cli as clients_cli
+from chat_text_conformance.clients.matrix.corpus import (
     Case,
     Corpus,
     CorpusError,
@@ -26,21 +26,21 @@ from chat_text_conformance.cross_language.corpus import (
     generate_corpus,
     load_corpus,
 )
-from chat_text_conformance.cross_language.drivers import DRIVERS, REFERENCE, Driver, Result
-from chat_text_conformance.cross_language.known import (
+from chat_text_conformance.clients.matrix.drivers import DRIVERS, REFERENCE, Driver, Result
+from chat_text_conformance.clients.matrix.known import (
     KnownDifference,
     KnownError,
     load_known,
     render_markdown,
 )
-from chat_text_conformance.cross_language.matrix import (
+from chat_text_conformance.clients.matrix.run import (
     check_reference,
     compare,
     reproducer,
     run_matrix,
     same_json,
 )
-from chat_text_conformance.cross_language.server import scripted_server
+from chat_text_conformance.clients.matrix.server import scripted_server
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "clients" / "corpus.json"
@@ -184,7 +184,7 @@ def test_drawing_the_corpus_again_gives_the_same_bytes(tmp_path: Path) -> None:
     first = generate_corpus(7, scale=0.1, kinds=kinds).to_text()
     assert '"id": "json-200-01"' in first and '"id": "stream-malformed-01"' in first
     script = (
-        "from chat_text_conformance.cross_language.corpus import generate_corpus;"
+        "from chat_text_conformance.clients.matrix.corpus import generate_corpus;"
         f"print(generate_corpus(7, scale=0.1, kinds={kinds!r}).to_text(), end='')"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
@@ -550,7 +550,7 @@ def test_check_results_fails_on_stale_tables_and_write_results_fixes_them(
 ) -> None:
     """--write-results / --check-results on a small repository: the spec's examples through
     the two Python columns (every column there is)."""
-    from chat_text_conformance.cross_language import matrix
+    from chat_text_conformance.clients.matrix import run as matrix
 
     two = {name: DRIVERS[name] for name in ("python", "python-generated")}
     monkeypatch.setattr(clients_cli, "DRIVERS", two)

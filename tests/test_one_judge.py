@@ -22,14 +22,14 @@ import pytest
 import requests
 from chat_text_conformance import checks, replay
 from chat_text_conformance.checks import CheckResult, Exchange, RunContext
-from chat_text_conformance.proxy.judging import classify_request, judge_exchange
-from chat_text_conformance.results import Failure, RequestRecord
-from chat_text_conformance.schemathesis_adapter import (
+from chat_text_conformance.engine.schemathesis_adapter import (
     SchemathesisRun,
     _as_schemathesis_check,
     attach,
 )
-from chat_text_conformance.target import Level
+from chat_text_conformance.engine.target import Level
+from chat_text_conformance.proxy.judging import classify_request, judge_exchange
+from chat_text_conformance.reporting.results import Failure, RequestRecord
 from mutations import MUTATIONS, MutationServer, mutation_server
 from schemathesis.core.transport import Response as StResponse
 from variant_server import VARIANTS, running_variants

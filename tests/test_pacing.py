@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass, field
 
 import pytest
-from chat_text_conformance.pacing import (
+from chat_text_conformance.engine.pacing import (
     BACKOFF_FIRST,
     MAX_ATTEMPTS,
     Pacer,

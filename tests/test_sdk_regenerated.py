@@ -25,7 +25,7 @@ PUBLIC_MODULES = {
 }
 FACADE_FILES = [
     *sorted((ROOT / "chat_text").glob("*.py")),
-    ROOT / "conformance" / "chat_text_conformance" / "client_conformance.py",
+    ROOT / "conformance" / "chat_text_conformance" / "clients" / "sdk.py",
 ]
 
 

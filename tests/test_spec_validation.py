@@ -123,8 +123,8 @@ for t in threads:
 from chat_text._parsing import validator as sdk
 from chat_text_server.app import ChatTextEndpoint
 from chat_text_conformance.checks import request
-from chat_text_conformance.client_conformance import SpecSchemas
-from chat_text_conformance.cross_language import matrix
+from chat_text_conformance.clients.sdk import SpecSchemas
+from chat_text_conformance.clients.matrix import run as matrix
 
 for name in ("ChatTextResponse", "ChatTextChunk", "ErrorResponse"):
     got[name].add(id(sdk(name)))
@@ -150,8 +150,8 @@ print(json.dumps({
 
 def test_every_part_of_the_kit_judges_with_the_shared_validators() -> None:
     from chat_text_conformance.checks import request
-    from chat_text_conformance.client_conformance import SpecSchemas
-    from chat_text_conformance.cross_language import matrix
+    from chat_text_conformance.clients.matrix import run as matrix
+    from chat_text_conformance.clients.sdk import SpecSchemas
 
     from chat_text._parsing import validator as sdk_validator
     from chat_text_server.app import ChatTextEndpoint

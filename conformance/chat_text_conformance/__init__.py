@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 from ._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from .embedded import embedded
-    from .results import CheckResult, Failure, RunReport
-    from .runner import run
-    from .target import Level, Target
+    from .engine.embedded import embedded
+    from .engine.runner import run
+    from .engine.target import Level, Target
+    from .reporting.results import CheckResult, Failure, RunReport
 
 __all__ = ["CheckResult", "Failure", "Level", "RunReport", "Target", "embedded", "run"]
 
@@ -28,12 +28,12 @@ __all__ = ["CheckResult", "Failure", "Level", "RunReport", "Target", "embedded",
 __getattr__ = lazy_exports(
     __name__,
     {
-        "embedded": ".embedded",
-        "CheckResult": ".results",
-        "Failure": ".results",
-        "RunReport": ".results",
-        "run": ".runner",
-        "Level": ".target",
-        "Target": ".target",
+        "embedded": ".engine.embedded",
+        "CheckResult": ".reporting.results",
+        "Failure": ".reporting.results",
+        "RunReport": ".reporting.results",
+        "run": ".engine.runner",
+        "Level": ".engine.target",
+        "Target": ".engine.target",
     },
 )

@@ -8,11 +8,12 @@ them, so that ``--list-checks``, the README's tables and ``replay`` see every ru
 
 from __future__ import annotations
 
-from . import checks, client_conformance, properties
+from . import checks, properties
 from .checks.registry import Kind, Rule
 from .checks.registry import catalogue as _declared
 from .checks.registry import get as _get
-from .target import Level
+from .clients import sdk as client_conformance
+from .engine.target import Level
 
 __all__ = ["catalogue", "get"]
 

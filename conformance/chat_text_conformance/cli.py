@@ -17,12 +17,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import report as reports
 from ._argtypes import non_negative_float, positive_float, positive_int, report_dir_problem
 from ._argtypes import workers as workers_type
-from .pacing import AUTO_CEILING, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_WAIT
-from .results import CheckResult, RunReport
-from .target import TOKEN_ENV, Level, Target, token_from_env
+from .engine.pacing import AUTO_CEILING, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_WAIT
+from .engine.target import TOKEN_ENV, Level, Target, token_from_env
+from .reporting import files as reports
+from .reporting.results import CheckResult, RunReport
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_SETUP", "main"]
 
@@ -215,7 +215,7 @@ def _target(args: argparse.Namespace) -> Iterator[Target]:
     if args.base_url is None:
         if args.token or args.context_length:
             raise UsageError("--token and --context-length need --base-url")
-        from .embedded import DEFAULT_MODEL, embedded
+        from .engine.embedded import DEFAULT_MODEL, embedded
 
         try:
             with embedded(
@@ -245,7 +245,7 @@ def _target(args: argparse.Namespace) -> Iterator[Target]:
 
 
 def _client_report(args: argparse.Namespace, seed: int, say: Any) -> RunReport:
-    from . import client_conformance
+    from .clients import sdk as client_conformance
 
     say("client: the generated client and the SDK against generated bodies")
     started = time.monotonic()
@@ -263,7 +263,7 @@ def _client_report(args: argparse.Namespace, seed: int, say: Any) -> RunReport:
 
 
 def _execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .runner import run
+    from .engine.runner import run
 
     for option, path in (("--junit-xml", args.junit_xml), ("--report-json", args.report_json)):
         if path is not None and not Path(path).resolve().parent.is_dir():
@@ -341,7 +341,7 @@ _PREMISES = {
 def levels_markdown() -> str:
     """What each level runs, counted from the catalogue (the README's level table)."""
     from .catalogue import catalogue
-    from .target import Level
+    from .engine.target import Level
 
     lines = [
         "| level | rules it runs | premise |",
@@ -414,7 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return proxy_main(arguments[1:])
     if arguments[:1] == ["clients"]:
-        from .cross_language.cli import main as clients_main
+        from .clients.matrix.cli import main as clients_main
 
         return clients_main(arguments[1:])
     parser = build_parser()

@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ._argtypes import workers as workers_type
-from .pacing import DEFAULT_MAX_WAIT
+from .engine.pacing import DEFAULT_MAX_WAIT
 
 if TYPE_CHECKING:
-    from .results import CheckResult, RunReport
-    from .target import Target
+    from .engine.target import Target
+    from .reporting.results import CheckResult, RunReport
 
 _TOKEN_ENV = "CHAT_TEXT_API_KEY"  # noqa: S105 - the name of an env var, not a token
 _REPORT_KEY = pytest.StashKey["RunReport | None"]()
@@ -79,8 +79,8 @@ def _enabled(config: pytest.Config) -> bool:
 
 @contextlib.contextmanager
 def _target(config: pytest.Config) -> Iterator[Target]:
-    from .embedded import DEFAULT_MODEL, embedded
-    from .target import Target, token_from_env
+    from .engine.embedded import DEFAULT_MODEL, embedded
+    from .engine.target import Target, token_from_env
 
     timeout = float(config.getoption("--chat-text-request-timeout"))
     base_url = config.getoption("--chat-text-base-url")
@@ -116,7 +116,7 @@ class ConformanceCheckItem(pytest.Item):
         self.setup_error = setup_error
 
     def runtest(self) -> None:
-        from .report import verdict_text
+        from .reporting.files import verdict_text
 
         if self.setup_error is not None:
             raise ConformanceCheckFailed(self.setup_error)
@@ -128,7 +128,7 @@ class ConformanceCheckItem(pytest.Item):
 
     @staticmethod
     def _describe(result: CheckResult) -> str:
-        from .report import citation
+        from .reporting.files import citation
 
         lines = [f"{result.name}: failed {result.failed} time(s), passed {result.passed}"]
         lines += citation(result.name)
@@ -152,8 +152,8 @@ class ConformanceCheckItem(pytest.Item):
 
 
 def _run_suite(config: pytest.Config) -> RunReport:
-    from .runner import run
-    from .target import Level
+    from .engine.runner import run
+    from .engine.target import Level
 
     reporter = config.pluginmanager.get_plugin("terminalreporter")
 

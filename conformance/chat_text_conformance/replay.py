@@ -37,11 +37,11 @@ import httpx
 
 from . import catalogue as rule_catalogue
 from . import checks
-from .pacing import Pacer, is_busy
-from .report import citation
-from .reproducer import curl_command
-from .results import TOKEN_PLACEHOLDER, RequestRecord, redact_token
-from .target import TOKEN_ENV, Level, Target, token_from_env
+from .engine.pacing import Pacer, is_busy
+from .engine.target import TOKEN_ENV, Level, Target, token_from_env
+from .reporting.files import citation
+from .reporting.reproducer import curl_command
+from .reporting.results import TOKEN_PLACEHOLDER, RequestRecord, redact_token
 
 __all__ = [
     "ReplayError",
@@ -134,7 +134,7 @@ class _Settings:
 def load_report(path: str | Path) -> tuple[dict[str, Any], Path | None]:
     """The JSON report at ``path`` (a file, or a folder holding ``report.json``) and the folder
     its body files live in."""
-    from .report import REPORT_FILE
+    from .reporting.files import REPORT_FILE
 
     where = Path(path)
     if where.is_dir():

@@ -33,14 +33,14 @@ import chat_text_spec
 
 from . import checks
 from .checks.builtins import documented_refusal
-from .schemathesis_adapter import (
+from .engine.schemathesis_adapter import (
     ADAPTED_MARK,
     SchemathesisRun,
     adapt_spec,
     pin_model,
     register_checks,
 )
-from .target import TOKEN_ENV, token_from_env
+from .engine.target import TOKEN_ENV, token_from_env
 
 __all__ = ["MODEL_ENV", "TOKEN_ENV", "default_model"]
 

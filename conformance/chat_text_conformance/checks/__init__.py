@@ -3,16 +3,16 @@
 (:mod:`.builtins`), and :func:`judge`, which applies every per-response rule to one exchange.
 
 Properties (:mod:`chat_text_conformance.properties`) and client rules
-(:mod:`chat_text_conformance.client_conformance`) declare themselves in the same registry.
+(:mod:`chat_text_conformance.clients.sdk`) declare themselves in the same registry.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from ..pacing import is_busy
-from ..results import CheckResult, Failure
-from ..target import Level
+from ..engine.pacing import is_busy
+from ..engine.target import Level
+from ..reporting.results import CheckResult, Failure
 
 # isort: off
 # imported in report order: a rule's place in the catalogue is its kind, then its declaration

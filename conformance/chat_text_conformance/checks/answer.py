@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..target import Level
+from ..engine.target import Level
 from .exchange import CheckFailed, Exchange, NotApplicable, ParsedStream, excerpt
 from .registry import rule, spec, vendor
 from .watch import UNSET, ChunkWatch, fold, watched

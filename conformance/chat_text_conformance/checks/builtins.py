@@ -24,7 +24,7 @@ operation, so they are switched off rather than reported as passing.
 
 from __future__ import annotations
 
-from ..target import Level
+from ..engine.target import Level
 from .exchange import CheckFailed, Exchange, NotApplicable, excerpt
 from .registry import OPERATION, rule, spec
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from ..target import Level
+from ..engine.target import Level
 
 __all__ = [
     "KINDS",

@@ -17,7 +17,7 @@ from typing import Any
 
 import chat_text_spec
 
-from ..target import Level
+from ..engine.target import Level
 from .exchange import CheckFailed, Exchange, NotApplicable, ParsedStream, excerpt
 from .registry import OPERATION, rule, spec, vendor
 from .watch import UNSET, ChunkWatch, choices, fold, watched

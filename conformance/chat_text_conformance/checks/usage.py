@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..target import Level
+from ..engine.target import Level
 from .exchange import CheckFailed, Exchange, NotApplicable
 from .registry import OPERATION, rule, spec, vendor
 

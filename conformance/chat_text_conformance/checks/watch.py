@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from chat_text_spec.sse import SSEDecodeError, SSEDecoder
 
-from ..target import Level
+from ..engine.target import Level
 from .exchange import CheckFailed, Exchange, NotApplicable, ParsedStream
 from .registry import get
 

@@ -2,7 +2,7 @@
 
 Each property drives purpose-built requests (conversations, limits and field values drawn with
 hypothesis or derived from the spec) and compares the answers *with each other*; every reply is
-also judged by the per-response rules (see :mod:`._harness`). Modules by theme:
+also judged by the per-response rules (see :mod:`..engine.harness`). Modules by theme:
 
 * :mod:`.prompt`: truncation to prompt_truncate_len, prompt token counting;
 * :mod:`.context`: max_tokens lowered to fit, the window's edge, prompt_too_long;
@@ -24,17 +24,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .. import checks
-from ..cost import Meter
-from ..pacing import Pacer
-from ..results import CheckResult, Failure
-from ..target import Level, Target
+from ..engine.cost import Meter
+from ..engine.pacing import Pacer
+from ..engine.target import Level, Target
+from ..reporting.results import CheckResult, Failure
 
 # isort: off
 # importing a theme declares its properties, in report order
 from . import prompt, context as window, fields, validation, streaming  # noqa: F401
 
 # isort: on
-from ._harness import (
+from ..engine.harness import (
     GROUP,
     PROPERTIES,
     Inconclusive,
@@ -86,7 +86,7 @@ def run_properties(
     property (or per-response rule) that fails. ``workers`` requests are sent at a time.
     ``context`` is the run's shared rule state (unique ids across the whole run); ``meter``
     counts what is spent and holds each property to its share of the budget (see
-    :mod:`chat_text_conformance.cost`); ``pacer`` paces what is sent (default: ``workers`` in
+    :mod:`chat_text_conformance.engine.cost`); ``pacer`` paces what is sent (default: ``workers`` in
     flight, busy answers waited out).
     """
     outcome = PropertyOutcome()

@@ -18,8 +18,7 @@ from collections.abc import Mapping, Sequence
 import chat_text_spec
 
 from ..checks.registry import OPERATION, spec, vendor
-from ._conversations import long_prompt, question
-from ._harness import (
+from ..engine.harness import (
     NotExercised,
     PropertyRun,
     Reply,
@@ -30,6 +29,7 @@ from ._harness import (
     preview,
     prop,
 )
+from ._conversations import long_prompt, question
 
 __all__ = [
     "context_window_boundary",

@@ -9,9 +9,9 @@ from typing import Any
 from hypothesis import strategies as st
 
 from ..checks.registry import spec, vendor
-from ..target import Level
+from ..engine.harness import Answer, PropertyRun, Violation, prop, same
+from ..engine.target import Level
 from ._conversations import SEEDS, conversations, question
-from ._harness import Answer, PropertyRun, Violation, prop, same
 
 __all__ = ["finish_reason_matches_max_tokens", "null_and_omitted_mean_default"]
 

@@ -11,8 +11,8 @@ import random
 from hypothesis import strategies as st
 
 from ..checks.registry import spec, vendor
+from ..engine.harness import PropertyRun, Violation, prop
 from ._conversations import SEEDS, WORDS, conversations
-from ._harness import PropertyRun, Violation, prop
 
 __all__ = ["prompt_tokens_count_every_message", "truncation_keeps_newest_turns"]
 

@@ -8,9 +8,9 @@ from typing import Any
 from hypothesis import strategies as st
 
 from ..checks.registry import OPERATION, spec, vendor
-from ..target import Level
+from ..engine.harness import PropertyRun, Violation, prop, same
+from ..engine.target import Level
 from ._conversations import conversations
-from ._harness import PropertyRun, Violation, prop, same
 
 __all__ = [
     "stream_matches_non_stream",

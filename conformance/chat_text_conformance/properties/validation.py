@@ -17,8 +17,7 @@ import chat_text_spec
 from ..checks.answer import token_not_echoed
 from ..checks.exchange import CheckFailed, NotApplicable
 from ..checks.registry import OPERATION, spec, vendor
-from ._conversations import WORDS, content_max_length, question
-from ._harness import (
+from ..engine.harness import (
     NotExercised,
     PropertyRun,
     Reply,
@@ -28,7 +27,8 @@ from ._harness import (
     expect_status,
     preview,
 )
-from ._harness import prop as declare_property
+from ..engine.harness import prop as declare_property
+from ._conversations import WORDS, content_max_length, question
 
 __all__ = [
     "boundary_values_accepted",

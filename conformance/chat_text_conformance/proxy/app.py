@@ -44,8 +44,8 @@ import orjson
 
 from ..checks import CheckFailed, Exchange, Outcome, RunContext, media_type
 from ..checks.watch import StreamJudge
-from ..results import ExchangeRecord, RequestRecord
-from ..target import Level
+from ..engine.target import Level
+from ..reporting.results import ExchangeRecord, RequestRecord
 from .judging import (
     RequestFacts,
     classify_request,

@@ -16,8 +16,8 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from .._argtypes import positive_float, positive_int, report_dir_problem
-from ..results import TOKEN_PLACEHOLDER
-from ..target import Level
+from ..engine.target import Level
+from ..reporting.results import TOKEN_PLACEHOLDER
 from .app import ProxySettings, ValidationProxy
 
 __all__ = ["DEFAULT_LISTEN", "DEFAULT_REPORT_DIR", "build_parser", "main"]
@@ -184,7 +184,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO, received: list[int]) -> int:
-    from .. import report as reports
+    from ..reporting import files as reports
     from .server import bind, serve, url_of
 
     upstream = check_upstream(args.upstream)

@@ -20,7 +20,7 @@ from .. import checks
 from ..checks import CheckFailed, Exchange, Outcome
 from ..checks.request import RequestFacts, classify_request
 from ..checks.watch import StreamJudge
-from ..target import Level
+from ..engine.target import Level
 
 __all__ = ["TRANSPORT_RULE", "RequestFacts", "classify_request", "judge_exchange", "warm_up"]
 

@@ -1,6 +1,7 @@
 """What the proxy keeps of its run: each rule's result over every exchange, one
-:class:`~chat_text_conformance.results.ExchangeRecord` per exchange, the cost, the spec coverage,
-and the :class:`~chat_text_conformance.results.RunReport` built from them.
+:class:`~chat_text_conformance.reporting.results.ExchangeRecord` per exchange, the cost,
+the spec coverage, and the :class:`~chat_text_conformance.reporting.results.RunReport`
+built from them.
 
 Tokens are kept in memory only, to redact them: every text the ledger records (messages,
 expected and actual values, paths) has every token seen so far replaced by
@@ -16,12 +17,19 @@ from collections.abc import Callable, Mapping
 
 from .. import checks
 from ..checks import CheckFailed, Outcome
-from ..cost import Meter
-from ..coverage import SpecCoverage
-from ..pacing import PacingStats, is_busy, retry_delay
-from ..reproducer import curl_command
-from ..results import CheckResult, ExchangeRecord, Failure, RequestRecord, RunReport, redact_token
-from ..target import Level
+from ..engine.cost import Meter
+from ..engine.pacing import PacingStats, is_busy, retry_delay
+from ..engine.target import Level
+from ..reporting.coverage import SpecCoverage
+from ..reporting.reproducer import curl_command
+from ..reporting.results import (
+    CheckResult,
+    ExchangeRecord,
+    Failure,
+    RequestRecord,
+    RunReport,
+    redact_token,
+)
 from .judging import TRANSPORT_RULE
 
 __all__ = ["MULTI_CALL_REASON", "Ledger"]

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..results import RunReport
+from ..reporting.results import RunReport
 from .app import ProxySettings, ValidationProxy
 
 __all__ = ["RunningProxy", "bind", "recording_signals", "running_proxy", "serve", "url_of"]

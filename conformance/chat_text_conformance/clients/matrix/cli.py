@@ -20,7 +20,7 @@ from .corpus import CORPUS_PATH, DEFAULT_SEED, CorpusError, check_corpus, genera
 from .corpus import load_corpus as _load_corpus
 from .drivers import DRIVERS, REFERENCE, Driver, TypeScriptDriver
 from .known import KNOWN_PATH, KnownError, load_known, render_markdown
-from .matrix import MatrixRun, reproducer, run_matrix
+from .run import MatrixRun, reproducer, run_matrix
 from .server import scripted_server
 from .tables import (
     dumps,

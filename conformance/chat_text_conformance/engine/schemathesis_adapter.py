@@ -1,7 +1,7 @@
 """The one place where the suite meets schemathesis: the config, the spec as schemathesis must
 read it, the hooks (model pinning, documented rejections), the per-response rules registered as
 schemathesis checks, and the translation of engine events into
-:class:`~chat_text_conformance.results.CheckResult` objects.
+:class:`~chat_text_conformance.reporting.results.CheckResult` objects.
 
 Run state lives in a :class:`SchemathesisRun` attached to the loaded schema (no module globals),
 so runs can overlap. Used by the runner (:func:`run_schemathesis`) and by ``st run`` through
@@ -34,12 +34,12 @@ import schemathesis
 
 import chat_text_spec
 
-from . import checks
-from .checks.builtins import DISABLED_BUILTINS, TRANSPORT
+from .. import checks
+from ..checks.builtins import DISABLED_BUILTINS, TRANSPORT
+from ..reporting.reproducer import curl_command
+from ..reporting.results import CheckResult, Failure, RequestRecord, redact_token
 from .cost import Meter
 from .pacing import Pacer
-from .reproducer import curl_command
-from .results import CheckResult, Failure, RequestRecord, redact_token
 from .target import Level, Target
 
 __all__ = [
@@ -439,9 +439,9 @@ ones cannot keep up with new releases (``auth_flow.detection`` was missing from 
 
 @functools.cache
 def _import_ahead() -> None:
-    from . import _internals  # the names are private: they live there, with why
+    from .. import _internals  # the names are private: they live there, with why
 
-    for name in (*_internals.IMPORTED_WHILE_RUNNING, "chat_text_conformance.client_conformance"):
+    for name in (*_internals.IMPORTED_WHILE_RUNNING, "chat_text_conformance.clients.sdk"):
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
     hooks = _rewriting_hooks()

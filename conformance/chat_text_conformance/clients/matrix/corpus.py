@@ -2,7 +2,7 @@
 
 Every case is one scripted answer to ``POST /inference/chat_text``: a status, headers and the
 exact body bytes (or a transport fault), plus whether the request asks for a stream. The bodies
-come from the client-conformance strategies (:mod:`chat_text_conformance.client_conformance`:
+come from the client-conformance strategies (:mod:`chat_text_conformance.clients.sdk`:
 schemathesis positive and negative draws of ``ChatTextResponse``, ``ChatTextChunk`` and
 ``ErrorResponse``, malformed JSON, framed, cut and malformed event streams), drawn with a fixed
 hypothesis seed, so the same seed and the same tool versions give the same bytes.
@@ -483,7 +483,7 @@ _NEWLINES = {"\n": "LF", "\r\n": "CRLF", "\r": "CR"}
 
 
 def _valid_stream(_: Any, __: int, drawn: tuple[list[Any], str, bool]) -> _Draft:
-    from ..client_conformance import frame_events
+    from ..sdk import frame_events
 
     chunks, newline, comments = drawn
     features = _value_features(chunks) | {f"{_NEWLINES[newline]} line ends"}
@@ -554,13 +554,13 @@ def _bad_event(schemas: Any, __: int, raw: bytes) -> _Draft:
 
 
 def _errors_with_status(status: int) -> Callable[[Any], Any]:
-    from ..client_conformance import valid_errors
+    from ..sdk import valid_errors
 
     return lambda schemas: valid_errors(schemas).filter(lambda drawn: drawn[0] == status)
 
 
 def _kinds(statuses: list[int]) -> tuple[_Kind, ...]:
-    from .. import client_conformance as cc
+    from .. import sdk as cc
 
     return (
         _Kind("json-200", 24, lambda s: s.valid("ChatTextResponse"), _valid_response),
@@ -625,7 +625,7 @@ def _draw(strategy: Any, count: int, seed: int) -> list[Any]:
     def collect(value: Any) -> None:
         drawn.append(value)
 
-    from .. import _internals  # schemathesis comes with it: only when a corpus is drawn
+    from ... import _internals  # schemathesis comes with it: only when a corpus is drawn
 
     with _internals.without_local_constants():
         collect()
@@ -712,7 +712,7 @@ def generate_corpus(
     """Draw the corpus with ``seed``. ``scale`` multiplies every quota and ``kinds`` limits the
     drawn kinds (tests use both to stay fast); the cases of one kind are numbered in draw order
     (``json-200-01``, ...)."""
-    from ..client_conformance import SpecSchemas
+    from ..sdk import SpecSchemas
 
     schemas = SpecSchemas()
     cases: list[Case] = _example_cases()
@@ -762,7 +762,7 @@ _VALID_KINDS = {"json-200": "ChatTextResponse", "json-200-extra": "ChatTextRespo
 def check_corpus(corpus: Corpus) -> list[str]:
     """What makes ``corpus`` stale against the spec now: a changed fingerprint, a valid case
     that the schemas now reject, an invalid one they now accept. Empty when up to date."""
-    from ..client_conformance import SpecSchemas
+    from ..sdk import SpecSchemas
 
     problems: list[str] = []
     now = spec_fingerprint()

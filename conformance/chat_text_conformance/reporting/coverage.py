@@ -38,7 +38,7 @@ from typing import Any
 
 import chat_text_spec
 
-from .checks.exchange import Exchange
+from ..checks.exchange import Exchange
 
 __all__ = [
     "GROUPS",

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .cost import Cost
+    from ..engine.cost import Cost
+    from ..engine.pacing import PacingStats
     from .coverage import SpecCoverage
-    from .pacing import PacingStats
 
 TOKEN_PLACEHOLDER = "$CHAT_TEXT_API_KEY"  # noqa: S105 - the shell variable reproducers use
 """What reproducers and reports show in place of the bearer token."""
@@ -348,7 +348,7 @@ class RunReport:
     def unjudged_levels(self) -> list[str]:
         """Claimed levels at which not one rule passed: nothing there was judged, so the run
         cannot be green (a rule not exercised or inconclusive is never a pass)."""
-        from .catalogue import get
+        from ..catalogue import get
 
         judged: set[str] = set()
         for result in self.results:

@@ -26,13 +26,13 @@ import httpx
 
 import chat_text_spec
 
-from . import checks
-from .checks.builtins import PREFLIGHT
-from .checks.exchange import RunContext, media_type
+from .. import checks
+from ..checks.builtins import PREFLIGHT
+from ..checks.exchange import RunContext, media_type
+from ..reporting.reproducer import curl_command
+from ..reporting.results import CheckResult, Failure, RequestRecord, redact_token
 from .cost import Meter
 from .pacing import Pacer, is_busy
-from .reproducer import curl_command
-from .results import CheckResult, Failure, RequestRecord, redact_token
 from .target import Level, Target, tls_context
 
 __all__ = [

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from .results import CheckResult, Failure, RunReport, redact_token
 
 if TYPE_CHECKING:
-    from .checks.registry import Rule
+    from ..checks.registry import Rule
     from .coverage import SpecCoverage
 
 __all__ = ["HTML_FILE", "render_html", "write_html"]
@@ -217,7 +217,7 @@ def _when(report: RunReport) -> str:
 
 
 def _rule(name: str) -> Rule | None:
-    from .catalogue import get
+    from ..catalogue import get
 
     try:
         return get(name)
@@ -293,7 +293,7 @@ def _summary(report: RunReport) -> Iterator[str]:
             f"{_e(report.setup_error)}</div>"
         )
     if not report.coverage_ok:
-        from .report import coverage_failure
+        from .files import coverage_failure
 
         yield f'<div class="notes error">{_e(coverage_failure(report))}</div>'
     pacing_line = report.pacing.summary() if report.pacing is not None else ""
@@ -315,7 +315,7 @@ def _sources(rule: Rule) -> str:
 
 
 def _checks(report: RunReport) -> Iterator[str]:
-    from .report import verdict_text
+    from .files import verdict_text
 
     yield '<h2 id="checks">Checks</h2>'
     yield '<div class="toolbar" role="group" aria-label="Show checks">'
@@ -424,7 +424,7 @@ def _failures(report: RunReport, report_dir: str | Path | None, ids: _Ids) -> It
 def _failure(
     report: RunReport, failure: Failure, report_dir: str | Path | None, ids: _Ids
 ) -> Iterator[str]:
-    from .report import _NO_ACTUAL, _NO_EXPECTED, _related_reproducers, reproducer
+    from .files import _NO_ACTUAL, _NO_EXPECTED, _related_reproducers, reproducer
 
     yield '<div class="failure">'
     yield f'<div class="what">{_e(failure.message or "(no message)")}</div>'

@@ -12,13 +12,13 @@ drawn by the client-conformance strategies, saved in ``clients/corpus.json``), :
 
 from typing import TYPE_CHECKING
 
-from .._lazy import lazy_exports
+from ..._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .corpus import Case, Corpus, CorpusError, generate_corpus, load_corpus
     from .drivers import DRIVERS, REFERENCE
     from .known import KnownDifference, load_known
-    from .matrix import Cell, MatrixRun, run_matrix, same_json
+    from .run import Cell, MatrixRun, run_matrix, same_json
     from .server import scripted_server
 
 __all__ = [
@@ -51,10 +51,10 @@ __getattr__ = lazy_exports(
         "REFERENCE": ".drivers",
         "KnownDifference": ".known",
         "load_known": ".known",
-        "Cell": ".matrix",
-        "MatrixRun": ".matrix",
-        "run_matrix": ".matrix",
-        "same_json": ".matrix",
+        "Cell": ".run",
+        "MatrixRun": ".run",
+        "run_matrix": ".run",
+        "same_json": ".run",
         "scripted_server": ".server",
     },
 )

@@ -5,8 +5,8 @@ The token never appears in any of them: requests are recorded with ``$CHAT_TEXT_
 place, and every writer takes the token (when known) to scrub anything that slipped through.
 
 ``report.json`` is what ``chat-text-conformance replay`` reads: every failure keeps its request
-(:meth:`~chat_text_conformance.results.RequestRecord.to_json`) and the run keeps what is needed to
-send it again (base URL, model, context length, level, seed, examples, workers).
+(:meth:`~chat_text_conformance.reporting.results.RequestRecord.to_json`) and the run keeps
+what is needed to send it again (base URL, model, context length, level, seed, examples, workers).
 """
 
 from __future__ import annotations
@@ -195,7 +195,7 @@ def verdict_counts(report: RunReport) -> str:
 def citation(rule_id: str) -> list[str]:
     """The rule's statement, sources and premise (:meth:`Rule.citation`), or nothing for a row
     that is not a rule of the catalogue."""
-    from .catalogue import get
+    from ..catalogue import get
 
     try:
         return get(rule_id).citation()
@@ -493,7 +493,7 @@ def _records(report: RunReport) -> Iterator[RequestRecord]:
 
 def write_bodies(report: RunReport, folder: str | Path, *, token: str | None = None) -> list[Path]:
     """Save every failure request body the reproducers reference as a file (those over
-    :data:`~chat_text_conformance.reproducer.INLINE_BODY_LIMIT` bytes, or not UTF-8) under
+    :data:`~chat_text_conformance.reporting.reproducer.INLINE_BODY_LIMIT` bytes, or not UTF-8) under
     ``folder/bodies/``; the paths written."""
     written: list[Path] = []
     for record in _records(report):
@@ -537,7 +537,7 @@ def write_report_dir(
     """Write ``report.html`` (self-contained, for people), ``report.json``, ``junit.xml`` and
     ``bodies/*.json`` into ``folder`` (created when missing). Reproducers name the body files as
     ``folder/bodies/<sha>.json``."""
-    from .report_html import HTML_FILE, write_html
+    from .html import HTML_FILE, write_html
 
     root = Path(folder)
     root.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from .drivers import DRIVERS, REFERENCE
-from .matrix import MatrixRun, comparable, describe
+from .run import MatrixRun, comparable, describe
 
 __all__ = [
     "full_markdown",

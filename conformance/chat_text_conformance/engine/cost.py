@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .checks import Exchange
+    from ..checks import Exchange
 
 __all__ = ["SCHEMATHESIS_SHARE", "Cost", "Meter"]
 
@@ -87,7 +87,7 @@ def usage_of(status: int, content_type: str, body: bytes) -> tuple[int, int]:
     """(prompt, completion) tokens a 200 answer reports; (0, 0) without usage."""
     if status != 200:
         return 0, 0
-    from .checks import Exchange, media_type
+    from ..checks import Exchange, media_type
 
     return _usage(Exchange(None, status, media_type(content_type), body))
 
@@ -200,7 +200,7 @@ class Meter:
 
         ``request`` (the JSON body sent) and ``headers`` (the response's) complete the exchange
         the :attr:`observers` see."""
-        from .checks import Exchange, media_type
+        from ..checks import Exchange, media_type
 
         exchange = Exchange(
             request,

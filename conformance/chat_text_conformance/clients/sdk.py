@@ -54,9 +54,9 @@ from hypothesis import strategies as st
 import chat_text
 import chat_text_spec
 
-from .checks.registry import declare, spec
-from .results import CheckResult, Failure
-from .target import Level
+from ..checks.registry import declare, spec
+from ..engine.target import Level
+from ..reporting.results import CheckResult, Failure
 
 __all__ = [
     "CHECKS",
@@ -442,7 +442,7 @@ class _Run:
 
         if self.seed is not None:
             prop = hypothesis.seed(self.seed)(prop)
-        from . import _internals  # hypothesis's local-constants hook: a private name
+        from .. import _internals  # hypothesis's local-constants hook: a private name
 
         # without the literals of whatever modules this process imported: the same seed draws
         # the same bodies in any process

@@ -2,7 +2,7 @@
 (``--client sdk``, the reference column) or the generated client alone (``--client generated``),
 and prints one normalized outcome per call.
 
-    python -m chat_text_conformance.cross_language.python_driver --client sdk < calls.jsonl
+    python -m chat_text_conformance.clients.matrix.python_driver --client sdk < calls.jsonl
 
 Each input line is a call: ``{"case", "base_url", "token", "stream", "request"}``. Each output
 line is ``{"case": ..., "outcome": ...}`` with the outcome one of
@@ -165,7 +165,7 @@ def _wrap(outcome: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m chat_text_conformance.cross_language.python_driver",
+        prog="python -m chat_text_conformance.clients.matrix.python_driver",
         description="Make each call read from stdin (JSON lines) through the Python client and "
         "print its normalized outcome (JSON lines).",
     )

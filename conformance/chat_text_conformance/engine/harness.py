@@ -38,12 +38,12 @@ from chat_text_spec.sse import SSEDecoder
 from .. import checks
 from ..checks.exchange import Inconclusive, NotApplicable
 from ..checks.registry import Source, declare
-from ..cost import Meter
-from ..pacing import Pacer, is_busy
-from ..reproducer import curl_command
-from ..results import CheckResult, Failure, RequestRecord, redact_token
-from ..target import Level, Target, tls_context
-from ._conversations import conversation_budget, question
+from ..properties._conversations import conversation_budget, question
+from ..reporting.reproducer import curl_command
+from ..reporting.results import CheckResult, Failure, RequestRecord, redact_token
+from .cost import Meter
+from .pacing import Pacer, is_busy
+from .target import Level, Target, tls_context
 
 __all__ = [
     "GROUP",
@@ -188,7 +188,8 @@ class Reply:
 
 class Session:
     """A urllib3 connection pool with caps and a circuit breaker, sending through the run's
-    :class:`~chat_text_conformance.pacing.Pacer` (requests in flight, busy answers waited out)
+    :class:`~chat_text_conformance.engine.pacing.Pacer` (requests in flight, busy answers
+    waited out)
     (urllib3, not httpx: about half the client's CPU per request, and the properties send
     hundreds per run; the answers are handed on as :class:`httpx.Headers`)."""
 

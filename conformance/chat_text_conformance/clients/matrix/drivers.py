@@ -79,7 +79,7 @@ class PythonDriver(Driver):
 
     def build(self, root: Path, work: Path) -> list[str]:
         del root, work
-        module = "chat_text_conformance.cross_language.python_driver"
+        module = "chat_text_conformance.clients.matrix.python_driver"
         return [sys.executable, "-m", module, "--client", self.variant]
 
 

@@ -9,14 +9,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
-from . import checks
-from .checks.builtins import PREFLIGHT
+from .. import checks
+from ..checks.builtins import PREFLIGHT
+from ..properties import PropertyOutcome, run_properties
+from ..reporting.coverage import SpecCoverage
+from ..reporting.results import CheckResult, RunReport
 from .cost import SCHEMATHESIS_SHARE, Meter
-from .coverage import SpecCoverage
 from .pacing import AUTO_CEILING, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_WAIT, Pacer
 from .probe import auth_probes, base_url_of, preflight
-from .properties import PropertyOutcome, run_properties
-from .results import CheckResult, RunReport
 from .schemathesis_adapter import SchemathesisOutcome, prepare_schemathesis, run_schemathesis
 from .target import Level, Target
 
@@ -27,8 +27,8 @@ PREFLIGHT_CHECK = PREFLIGHT
 
 Workers = int | Literal["auto"]
 """Requests in flight: a number (at most that many), or ``"auto"``: adaptive, starting at
-:data:`~chat_text_conformance.pacing.DEFAULT_MAX_IN_FLIGHT`, halved on busy answers, grown by
-one per round answered without one up to :data:`~chat_text_conformance.pacing.AUTO_CEILING`
+:data:`~chat_text_conformance.engine.pacing.DEFAULT_MAX_IN_FLIGHT`, halved on busy answers, grown by
+one per round answered without one up to :data:`~chat_text_conformance.engine.pacing.AUTO_CEILING`
 (one at a time against a target called in-process, where nothing waits to overlap)."""
 
 
@@ -100,8 +100,8 @@ def run(
     ``app`` (an ASGI app; default ``target.app``) sends the schemathesis part in-process
     instead of over HTTP; ``workers`` requests are in flight at a time (:data:`Workers`;
     ``max_rate``: at most that many per second; busy answers are waited out within ``max_wait``
-    seconds in all, see :mod:`chat_text_conformance.pacing`). ``max_requests`` and
-    ``max_tokens`` are budgets (see :mod:`chat_text_conformance.cost` for how they are
+    seconds in all, see :mod:`chat_text_conformance.engine.pacing`). ``max_requests`` and
+    ``max_tokens`` are budgets (see :mod:`chat_text_conformance.engine.cost` for how they are
     divided); the report's ``cost`` says what was spent. ``fail_fast`` stops the run at its first
     failed check: schemathesis first, then the properties only if it found nothing (one part
     after the other, whatever ``workers``); the report says what was not run.
