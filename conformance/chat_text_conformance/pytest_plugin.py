@@ -116,7 +116,7 @@ class ConformanceCheckItem(pytest.Item):
         self.setup_error = setup_error
 
     def runtest(self) -> None:
-        from .reporting.files import verdict_text
+        from .reporting.summary import verdict_text
 
         if self.setup_error is not None:
             raise ConformanceCheckFailed(self.setup_error)
@@ -128,7 +128,7 @@ class ConformanceCheckItem(pytest.Item):
 
     @staticmethod
     def _describe(result: CheckResult) -> str:
-        from .reporting.files import citation
+        from .reporting.summary import citation
 
         lines = [f"{result.name}: failed {result.failed} time(s), passed {result.passed}"]
         lines += citation(result.name)

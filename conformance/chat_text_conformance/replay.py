@@ -39,9 +39,9 @@ from . import catalogue as rule_catalogue
 from . import checks
 from .engine.pacing import Pacer, is_busy
 from .engine.target import TOKEN_ENV, Level, Target, token_from_env
-from .reporting.files import citation
 from .reporting.reproducer import curl_command
 from .reporting.results import TOKEN_PLACEHOLDER, RequestRecord, redact_token
+from .reporting.summary import citation
 
 __all__ = [
     "ReplayError",

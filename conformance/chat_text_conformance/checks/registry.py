@@ -16,6 +16,7 @@ vendor sentence in the document.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -173,8 +174,8 @@ def rule(
 def catalogue(kind: Kind | None = None, level: Level | None = None) -> list[Rule]:
     """Every rule declared so far (of one kind, and/or run at ``level``), in report order.
 
-    Rules are declared when their module is imported;
-    :func:`chat_text_conformance.catalogue.catalogue` imports every such module first."""
+    Rules are declared when their module is imported; :func:`load_all` imports every such
+    module (:func:`chat_text_conformance.catalogue.catalogue` calls it first)."""
     rules: Iterator[Rule] = iter(sorted(_RULES.values(), key=_report_order))
     if kind is not None:
         rules = (r for r in rules if r.kind == kind)
@@ -191,7 +192,26 @@ def _report_order(item: Rule) -> tuple[int, int]:
     return _KIND_ORDER[item.kind], _SEQUENCE[item.id]
 
 
+DECLARING_MODULES = ("checks", "properties", "clients.sdk")
+"""The modules of the package that declare rules (imported, they add them here): the
+per-response and schema rules, the properties, the client rules."""
+
+
+def load_all() -> None:
+    """Import every module that declares rules: afterwards the catalogue is whole. (The
+    registry sits at the bottom of the package and the rules above it, so it loads them by
+    name, on first need: a front end that needs only the per-response rules, the proxy, does
+    not import the properties' or the clients' dependencies.)"""
+    package = __name__.rsplit(".", 2)[0]
+    for module in DECLARING_MODULES:
+        importlib.import_module(f"{package}.{module}")
+
+
 def get(id: str) -> Rule:
+    """The rule ``id``; every declaring module is loaded first when it is not declared yet
+    (``KeyError`` when there is no such rule)."""
+    if id not in _RULES:
+        load_all()
     return _RULES[id]
 
 

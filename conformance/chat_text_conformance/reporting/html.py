@@ -23,6 +23,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .results import CheckResult, Failure, RunReport, redact_token
+from .summary import (
+    NO_ACTUAL,
+    NO_EXPECTED,
+    coverage_failure,
+    related_reproducers,
+    reproducer,
+    verdict_text,
+)
 
 if TYPE_CHECKING:
     from ..checks.registry import Rule
@@ -217,7 +225,7 @@ def _when(report: RunReport) -> str:
 
 
 def _rule(name: str) -> Rule | None:
-    from ..catalogue import get
+    from ..checks.registry import get
 
     try:
         return get(name)
@@ -293,8 +301,6 @@ def _summary(report: RunReport) -> Iterator[str]:
             f"{_e(report.setup_error)}</div>"
         )
     if not report.coverage_ok:
-        from .files import coverage_failure
-
         yield f'<div class="notes error">{_e(coverage_failure(report))}</div>'
     pacing_line = report.pacing.summary() if report.pacing is not None else ""
     if report.notes or pacing_line:
@@ -315,7 +321,6 @@ def _sources(rule: Rule) -> str:
 
 
 def _checks(report: RunReport) -> Iterator[str]:
-    from .files import verdict_text
 
     yield '<h2 id="checks">Checks</h2>'
     yield '<div class="toolbar" role="group" aria-label="Show checks">'
@@ -424,14 +429,13 @@ def _failures(report: RunReport, report_dir: str | Path | None, ids: _Ids) -> It
 def _failure(
     report: RunReport, failure: Failure, report_dir: str | Path | None, ids: _Ids
 ) -> Iterator[str]:
-    from .files import _NO_ACTUAL, _NO_EXPECTED, _related_reproducers, reproducer
 
     yield '<div class="failure">'
     yield f'<div class="what">{_e(failure.message or "(no message)")}</div>'
     yield '<div class="pair"><div>'
-    yield from _code_block("expected", failure.expected or _NO_EXPECTED, ids)
+    yield from _code_block("expected", failure.expected or NO_EXPECTED, ids)
     yield "</div><div>"
-    yield from _code_block("actual", failure.actual or _NO_ACTUAL, ids)
+    yield from _code_block("actual", failure.actual or NO_ACTUAL, ids)
     yield "</div></div>"
     command = reproducer(report, failure, report_dir=report_dir)
     if command:
@@ -441,7 +445,7 @@ def _failure(
     else:
         yield '<div class="label"><span>reproduce</span></div>'
         yield '<p class="muted">No request was recorded for this failure.</p>'
-    related = _related_reproducers(report, failure, report_dir)
+    related = related_reproducers(report, failure, report_dir)
     if related:
         yield f"<details><summary>compared with {len(related)} earlier request(s)</summary>"
         for index, command in enumerate(related, 1):
