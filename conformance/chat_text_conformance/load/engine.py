@@ -30,6 +30,9 @@ from locust import argument_parser
 from locust.env import Environment
 from locust.runners import STATE_MISSING, MasterRunner
 
+from .. import checks
+from ..checks import Exchange, RunContext
+from ..checks.watch import StreamJudge
 from ..target import token_from_env
 from .book import Book
 from .figures import Figures
@@ -106,6 +109,18 @@ def _configure(settings: LoadSettings) -> None:
     logging.basicConfig(level=logging.WARNING, format="[locust] %(levelname)s %(message)s")
 
 
+def warm_up(state: LoadState) -> None:
+    """Compile every validator the judging uses before the first user starts (so the first
+    answers' latency is not the judge's start-up): judge a made-up answer and stream once."""
+    if not state.settings.judge:
+        return
+    request = {"model": state.settings.model, "messages": [{"role": "user", "content": "x"}]}
+    for content_type, body in (("application/json", b"{}"), ("text/event-stream", b"data: {}\n\n")):
+        watch = StreamJudge(request, state.level)
+        watch.feed(body)
+        checks.judge(Exchange(request, 200, content_type, body, context=RunContext()), state.level)
+
+
 def _stop_on_signals() -> gevent.event.Event:
     stop = gevent.event.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -125,6 +140,7 @@ def run_local(settings: LoadSettings, token: str) -> LoadResult:
     _configure(settings)
     state = LoadState(settings, token)
     ChatUser.load_state = state
+    warm_up(state)
     environment = Environment(
         user_classes=[ChatUser], host=settings.base_url, stop_timeout=settings.stop_timeout
     )
@@ -319,6 +335,7 @@ def run_worker(settings: LoadSettings) -> int:
                 run.quiet = settings.quiet
                 _configure(run)
                 ChatUser.load_state = LoadState(run, token, max(0, runner.worker_index))
+                warm_up(ChatUser.load_state)
                 reporter.append(gevent.spawn(report_every_second))
                 return
         runner.send_message(SETUP_MESSAGE, {"error": failed[-1]})
@@ -329,6 +346,8 @@ def run_worker(settings: LoadSettings) -> int:
             greenlet.kill(block=False)
         reporter.clear()
         send(final=True)
+        # one run per master: the worker's part is done once its final report is sent
+        gevent.spawn_later(0.2, runner.quit)
 
     environment.events.test_start.add_listener(on_test_start)
     environment.events.test_stop.add_listener(on_test_stop)

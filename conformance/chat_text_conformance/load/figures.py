@@ -74,6 +74,8 @@ class Histogram:
         outside the exact minimum and maximum); ``None`` without samples."""
         if not self.count:
             return None
+        if q >= 100:
+            return self.maximum
         rank = max(1, math.ceil(q / 100 * self.count))
         seen = 0
         for index in sorted(self.buckets):
