@@ -21,6 +21,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from chat_text_conformance.checks.request import classify_request
@@ -192,8 +193,8 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _report(folder: Path) -> dict[str, object]:
-    data: dict[str, object] = json.loads((folder / "report.json").read_text())
+def _report(folder: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((folder / "report.json").read_text())
     return data
 
 

@@ -44,11 +44,11 @@ def _nice(value: float) -> float:
     """A round upper bound for an axis."""
     if value <= 0:
         return 1.0
-    magnitude = 10 ** len(str(int(value))) / 10
-    for step in (1, 2, 2.5, 5, 10):
+    magnitude = 10.0 ** (len(str(int(value))) - 1)
+    for step in (1.0, 2.0, 2.5, 5.0, 10.0):
         if value <= step * magnitude:
             return step * magnitude
-    return 10 * magnitude
+    return 10.0 * magnitude
 
 
 def _fmt(value: float) -> str:

@@ -130,7 +130,7 @@ def _stop_on_signals() -> gevent.event.Event:
 
 def _locust_options(settings: LoadSettings) -> Any:
     parser = argument_parser.get_empty_argument_parser()
-    argument_parser.setup_parser_arguments(parser)
+    argument_parser.setup_parser_arguments(parser)  # type: ignore[no-untyped-call]
     options = parser.parse(args=[])
     setattr(options, OPTION, json.dumps(settings.for_workers()))
     return options
@@ -234,9 +234,11 @@ def run_master(settings: LoadSettings, token: str) -> LoadResult:
         )
     runner.register_message(REPORT_MESSAGE, master.report)
     runner.register_message(SETUP_MESSAGE, master.setup_failed)
-    environment.events.worker_connect.add_listener(
-        lambda client_id, **_: master.connected(client_id, runner.get_worker_index(client_id))
-    )
+
+    def connected(client_id: str, **_: Any) -> None:
+        master.connected(client_id, runner.get_worker_index(client_id))  # type: ignore[no-untyped-call]
+
+    environment.events.worker_connect.add_listener(connected)  # type: ignore[no-untyped-call]
     stop = _stop_on_signals()
     where = f"{settings.master_bind_host}:{settings.master_bind_port}"
     _say(settings, f"master on {where}: waiting for {settings.expect_workers} worker(s)")
@@ -349,10 +351,15 @@ def run_worker(settings: LoadSettings) -> int:
         # one run per master: the worker's part is done once its final report is sent
         gevent.spawn_later(0.2, runner.quit)
 
-    environment.events.test_start.add_listener(on_test_start)
-    environment.events.test_stop.add_listener(on_test_stop)
+    environment.events.test_start.add_listener(on_test_start)  # type: ignore[no-untyped-call]
+    environment.events.test_stop.add_listener(on_test_stop)  # type: ignore[no-untyped-call]
     stop = _stop_on_signals()
-    gevent.spawn(lambda: (stop.wait(), runner.quit()))
+
+    def quit_on_signal() -> None:
+        stop.wait()
+        runner.quit()
+
+    gevent.spawn(quit_on_signal)
     runner.greenlet.join()
     if failed:
         print(f"{_PROG}: error: {failed[-1]}", file=sys.stderr)

@@ -219,7 +219,9 @@ class Bucket:
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> Bucket:
-        bucket = cls(**{name: int(data[name]) for name in _COUNTERS})
+        bucket = cls()
+        for name in _COUNTERS:
+            setattr(bucket, name, int(data[name]))
         bucket.ttft = Histogram.from_wire(data["ttft"])
         bucket.latency = Histogram.from_wire(data["latency"])
         bucket.itl = Histogram.from_wire(data["itl"])
