@@ -12,7 +12,7 @@ import contextlib
 import datetime
 import functools
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -172,6 +172,16 @@ def _case(ex: Exchange) -> Any:
     )
 
 
+def _memo(ex: Exchange, key: str, build: Callable[[Exchange], Any]) -> Any:
+    """What ``build`` makes of ``ex``, made once per exchange: the built-in checks of one
+    exchange share its response and case (building them was most of judging's cost)."""
+    cache = ex.__dict__  # the frozen dataclass's own dict, as functools.cached_property uses
+    value = cache.get(key)
+    if value is None:
+        value = cache[key] = build(ex)
+    return value
+
+
 def _failure(failures: Iterable[Any]) -> CheckFailure:
     first = next(iter(failures))
     title = str(getattr(first, "title", "") or "")
@@ -186,7 +196,7 @@ def run_builtin_check(name: str, ex: Exchange) -> CheckFailure | None:
     with _LOCK:  # built once, by one thread
         context, functions = _checks()
     try:
-        functions[name](context, _response(ex), _case(ex))
+        functions[name](context, _memo(ex, "_st_response", _response), _memo(ex, "_st_case", _case))
     except FailureGroup as group:
         return _failure(group.exceptions)
     except StFailure as failure:

@@ -92,6 +92,9 @@ class LoadResult:
     setup_error: str | None = None
     locust_requests: int = 0
     locust_failures: int = 0
+    cpu_seconds: float | None = None
+    """CPU time this process spent over the run (the load generator's own cost; a master's is
+    its own, not its workers')."""
 
     @property
     def lost_workers(self) -> list[WorkerInfo]:
@@ -147,11 +150,13 @@ def run_local(settings: LoadSettings, token: str) -> LoadResult:
     runner = environment.create_local_runner()
     stop = _stop_on_signals()
     started = time.time()
+    cpu = time.process_time()
     _say(settings, f"{settings.users} user(s), {settings.spawn_rate:g}/s, {settings.run_time:g}s")
     runner.start(settings.users, settings.spawn_rate)
     interrupted = stop.wait(timeout=settings.run_time)
     runner.stop()
     ended = time.time()
+    cpu = time.process_time() - cpu
     runner.quit()
     return LoadResult(
         settings,
@@ -163,6 +168,7 @@ def run_local(settings: LoadSettings, token: str) -> LoadResult:
         interrupted=bool(interrupted),
         locust_requests=environment.stats.total.num_requests,
         locust_failures=environment.stats.total.num_failures,
+        cpu_seconds=cpu,
     )
 
 

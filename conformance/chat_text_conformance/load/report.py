@@ -200,6 +200,15 @@ def load_section(result: LoadResult, verdicts: list[SLOVerdict]) -> dict[str, An
         "workers": [worker.to_json(result.started) for worker in result.workers],
         "workers_lost": len(result.lost_workers),
         "locust": {"requests": result.locust_requests, "failures": result.locust_failures},
+        "generator": {
+            "cpu_seconds": None if result.cpu_seconds is None else round(result.cpu_seconds, 3),
+            "cpu_share": None
+            if result.cpu_seconds is None
+            else round(result.cpu_seconds / seconds, 3),
+            "cpu_us_per_request": None
+            if result.cpu_seconds is None or not total.requests
+            else round(result.cpu_seconds / total.requests * 1e6, 1),
+        },
         "over_time": over_time(figures, result.started, result.ended),
     }
 
