@@ -19,7 +19,8 @@ Definitions (docs/load.md compares them with GuideLLM's and LLMPerf's):
 * **latency**: from just before the request is sent to the last byte of the answer.
 * **output tokens/s**: completion_tokens summed over the answers, over the run's wall time.
 * **error**: no answer (refused, reset, timed out), a 5xx other than 503, or a valid request
-  refused; a 4xx to a deliberately invalid request is the expected answer, not an error.
+  refused for no documented reason; a 4xx to a deliberately invalid request, a 413 and a
+  ``prompt_too_long`` are the answers the spec asks for, not errors.
 * **rate-limited**: a 429 or 503 answer (waited out as it says, re-sent, judged by no rule).
 * **goodput**: answers that are conformant (no rule failed) and within every per-request SLO.
 """

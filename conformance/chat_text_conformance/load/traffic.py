@@ -127,7 +127,7 @@ class Traffic:
         """A long prompt: most of the window when it is known (so answers get max_tokens
         lowered), else a page of text."""
         if self.context_length is None:
-            return self.random.randint(600, 1200)
+            return self.random.randint(150, 400)
         return max(8, int(self.context_length * self.random.uniform(0.4, 0.8)))
 
     def _sampling(self, document: dict[str, Any]) -> None:

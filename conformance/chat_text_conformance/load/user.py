@@ -354,7 +354,7 @@ class ChatUser(FastHttpUser):
         sample.gaps_ms = read.gaps
         if read.ttft is not None and sample.completion_tokens > 1:
             sample.tpot_ms = (sample.latency_ms - read.ttft) / (sample.completion_tokens - 1)
-        sample.error = _error(plan, status, read.error)
+        sample.error = _error(plan, status, read.error, read.body)
         sample.good = (
             sample.error is None
             and not sample.violated
@@ -389,12 +389,16 @@ def _usage_counts(usage: Any) -> tuple[int, int] | None:
     return None
 
 
-def _error(plan: Plan, status: int, problem: str | None) -> str | None:
-    """Why the exchange is an error (see :mod:`.figures`), or ``None``."""
+def _error(plan: Plan, status: int, problem: str | None, body: bytes) -> str | None:
+    """Why the exchange is an error (see :mod:`.figures`), or ``None``. A documented refusal
+    of a valid request (413, ``prompt_too_long``: the long prompts may not fit the window) is
+    the answer the spec asks for, not an error."""
     if problem is not None:
         return "no answer" if status == 0 else "answer cut short"
     if status >= 500:
         return f"HTTP {status}"
+    if status == 413 or (status == 400 and b'"prompt_too_long"' in body):
+        return None
     if not plan.invalid and not 200 <= status < 300:
         return f"valid request refused: HTTP {status}"
     return None
