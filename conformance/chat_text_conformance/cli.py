@@ -67,9 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
             "exit codes: 0 all checks passed, 1 a check failed, 2 usage or set-up error "
             "(unreachable server, rejected token, unknown model). To send a report's failing "
             "cases again: chat-text-conformance replay REPORT [--base-url URL] (see "
-            "'chat-text-conformance replay --help'). Other subcommands: proxy (judge real traffic), "
-            "clients (the cross-language client matrix), load (many users on Locust, every "
-            "answer judged, latency figures and SLOs: 'chat-text-conformance load --help')"
+            "'chat-text-conformance replay --help'). Other subcommands: proxy (judge real "
+            "traffic), clients (the cross-language client matrix), load (many users on Locust, "
+            "every answer judged, latency figures and SLOs: 'chat-text-conformance load --help')"
         ),
     )
     target = parser.add_argument_group("target")
