@@ -67,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
             "exit codes: 0 all checks passed, 1 a check failed, 2 usage or set-up error "
             "(unreachable server, rejected token, unknown model). To send a report's failing "
             "cases again: chat-text-conformance replay REPORT [--base-url URL] (see "
-            "'chat-text-conformance replay --help')"
+            "'chat-text-conformance replay --help'). Other subcommands: proxy (judge real "
+            "traffic), clients (the cross-language client matrix), load (many users on Locust, "
+            "every answer judged, latency figures and SLOs: 'chat-text-conformance load --help')"
         ),
     )
     target = parser.add_argument_group("target")
@@ -417,6 +419,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .clients.matrix.cli import main as clients_main
 
         return clients_main(arguments[1:])
+    if arguments[:1] == ["load"]:
+        from .load.cli import main as load_main
+
+        return load_main(arguments[1:])
     parser = build_parser()
     args = parser.parse_args(arguments)
     if args.list_checks:

@@ -1,0 +1,135 @@
+"""Benchmark the load generator itself (``chat-text-conformance load``), in one run:
+
+1. judging on vs off at the same user count: rounds of ``--run-time`` seconds alternate
+   (on, off, off, on, ...) against one reference server; the ratio of the request rates
+   (on / off) and the generator's CPU per request each way. Judging's cost is
+   ``1 - rate ratio`` (what it takes from the achievable request rate); it must stay within
+   ``--max-cost`` (default 15%).
+2. the highest request rate one worker (one local engine process) sustains against the reference
+   server, judging on: users doubled from ``--users`` until the rate stops growing by 5%, or
+   errors appear.
+
+The reference server runs in a child process of its own (its own GIL), the generator in the
+command's engine process: on a 2-core machine, one core each. Each run's figures come from its
+report.json (``load.requests_per_second``, ``load.generator.cpu_us_per_request``).
+
+    python scripts/bench_load.py                     # defaults: 16 users, 2 rounds of 6 s
+    python scripts/bench_load.py --users 32 --rounds 3 --run-time 10
+
+Exit status 1 when judging costs more than ``--max-cost`` of the request rate, or when a run
+reports a violation (the reference server has none).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench_child import child_server
+
+TOKEN = "bench-load-token"  # noqa: S105 - a local benchmark server's token
+MODEL = "chat-text-mini"
+
+_SERVE_REFERENCE = """
+import logging, sys
+from chat_text_server.testing import running_server
+with running_server(tokens=[sys.argv[1]]) as url:
+    logging.getLogger("uvicorn.error").setLevel(logging.ERROR)
+    print(url, flush=True)
+    sys.stdin.read()  # serve until the benchmark closes our stdin (or dies)
+"""
+
+
+def _run(url: str, users: int, seconds: float, judge: bool, folder: Path) -> dict[str, Any]:
+    """One load run (the CLI, as users run it); its report's load section."""
+    command = [
+        sys.executable,
+        "-m",
+        "chat_text_conformance.cli",
+        "load",
+        "--base-url",
+        url,
+        "--model",
+        MODEL,
+        "--users",
+        str(users),
+        "--spawn-rate",
+        str(min(users * 4, 100)),
+        "--run-time",
+        f"{seconds}s",
+        "--stop-timeout",
+        "2",
+        "--report-dir",
+        str(folder),
+        "-q",
+        "--judge" if judge else "--no-judge",
+    ]
+    env = {**os.environ, "CHAT_TEXT_API_KEY": TOKEN}
+    subprocess.run(command, env=env, stdout=subprocess.DEVNULL, check=False, timeout=seconds + 180)
+    report = json.loads((folder / "report.json").read_text())
+    load: dict[str, Any] = report["load"]
+    if load["requests"]["violations"]:
+        raise SystemExit(f"a run reported {load['requests']['violations']} violation(s)")
+    return load
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--run-time", type=float, default=6.0)
+    parser.add_argument("--max-cost", type=float, default=0.15)
+    parser.add_argument("--max-users", type=int, default=64)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, child_server(_SERVE_REFERENCE, TOKEN) as url:
+        root = Path(tmp)
+        rates: dict[bool, list[float]] = {True: [], False: []}
+        cpu: dict[bool, list[float]] = {True: [], False: []}
+        order = [True, False, False, True] * args.rounds
+        _run(url, args.users, 2.0, True, root / "warm")  # the server's and caches' first costs
+        for number, judge in enumerate(order[: 2 * args.rounds]):
+            load = _run(url, args.users, args.run_time, judge, root / f"r{number}")
+            rates[judge].append(load["requests_per_second"])
+            cpu[judge].append(load["generator"]["cpu_us_per_request"])
+            print(
+                f"judging {'on ' if judge else 'off'}: {load['requests_per_second']:8.1f} req/s, "
+                f"generator {load['generator']['cpu_us_per_request']:7.1f} us CPU/request "
+                f"({load['generator']['cpu_share'] * 100:.0f}% of a core)",
+                flush=True,
+            )
+        on, off = statistics.median(rates[True]), statistics.median(rates[False])
+        ratio = on / off if off else 0.0
+        cpu_on, cpu_off = statistics.median(cpu[True]), statistics.median(cpu[False])
+        print(
+            f"{args.users} users: judging on {on:.1f} req/s, off {off:.1f} req/s: ratio "
+            f"{ratio:.3f} (judging costs {max(0.0, 1 - ratio) * 100:.1f}% of the request rate; "
+            f"budget {args.max_cost * 100:.0f}%); generator CPU per request {cpu_on:.0f} us "
+            f"judged vs {cpu_off:.0f} us not"
+        )
+        best, best_users, users = 0.0, 0, max(1, args.users // 4)
+        while users <= args.max_users:
+            load = _run(url, users, args.run_time, True, root / f"max{users}")
+            rate = load["requests_per_second"]
+            print(
+                f"one worker, {users:3d} users, judging on: {rate:8.1f} req/s, errors "
+                f"{load['requests']['errors']}, TTFT p95 {load['ttft_ms']['p95']} ms",
+                flush=True,
+            )
+            if load["requests"]["errors"] or rate < best * 1.05:
+                best = max(best, rate) if not load["requests"]["errors"] else best
+                break
+            best, best_users = rate, users
+            users *= 2
+        print(f"highest rate one worker sustained: {best:.1f} req/s ({best_users} users)")
+    return 0 if 1 - ratio <= args.max_cost else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
