@@ -450,6 +450,21 @@ def boundary_values_accepted(run: PropertyRun) -> None:
     characters (maxLength counts characters, not bytes), a body of exactly x-max-body-bytes
     (not 413), and a model name of maxLength characters (an unknown model: 404, not 400).
     """
+    ptl_min: int = run.bound("prompt_truncate_len", "minimum")
+    for description, fields in _bound_cases(ptl_min):
+
+        def one(d: str = description, f: dict[str, Any] = fields) -> None:
+            body = {**run.body(question(3), max_tokens=8), **f}
+            expect_status(run.post(body), 200, d)
+
+        run.evaluate(one)
+    _unusual_conversations_accepted(run)
+    _size_limits_accepted(run, ptl_min)
+
+
+def _bound_cases(ptl_min: int) -> list[tuple[str, dict[str, Any]]]:
+    """(description, fields) of each value exactly at a numeric bound, an integral float for
+    each integer, and ``messages`` at maxItems (with the smallest prompt_truncate_len)."""
     cases: list[tuple[str, dict[str, Any]]] = []
     for name, prop in chat_text_spec.request_schema()["properties"].items():
         for alt in _alternatives(prop):
@@ -462,7 +477,6 @@ def boundary_values_accepted(run: PropertyRun) -> None:
                 value = float(alt["minimum"]) + 4.0
                 cases.append((f"{name}={value} (an integral float)", {name: value}))
     messages_bounds = chat_text_spec.field_bounds("messages")
-    ptl_min: int = run.bound("prompt_truncate_len", "minimum")
     if "maxItems" in messages_bounds:
         count = messages_bounds["maxItems"]
         many = [
@@ -472,16 +486,12 @@ def boundary_values_accepted(run: PropertyRun) -> None:
         cases.append(
             (f"{count} messages (maxItems)", {"messages": many, "prompt_truncate_len": ptl_min})
         )
+    return cases
 
-    for description, fields in cases:
 
-        def one(d: str = description, f: dict[str, Any] = fields) -> None:
-            body = {**run.body(question(3), max_tokens=8), **f}
-            expect_status(run.post(body), 200, d)
-
-        run.evaluate(one)
-
-    # Unusual but valid conversations: no server may fail on them.
+def _unusual_conversations_accepted(run: PropertyRun) -> None:
+    """Unusual but valid conversations (only a system message, an empty message, ending with
+    the assistant, odd text) are answered: no server may fail on them."""
     edge_cases: list[tuple[str, list[dict[str, str]], bool]] = [
         ("only a system message", [{"role": "system", "content": "Be brief."}], False),
         ("an empty message", [{"role": "user", "content": ""}], False),
@@ -508,6 +518,12 @@ def boundary_values_accepted(run: PropertyRun) -> None:
                 run.complete(m, d, max_tokens=8)
 
         run.evaluate(edge)
+
+
+def _size_limits_accepted(run: PropertyRun, ptl_min: int) -> None:
+    """Sizes exactly at their limit are accepted (or refused as ``prompt_too_long`` only):
+    content of maxLength two-byte characters, a body of exactly x-max-body-bytes; a model name
+    of maxLength characters is an unknown model (404, not 400)."""
 
     def not_refused(body: dict[str, Any], what: str) -> None:
         reply = run.post(body)
