@@ -300,37 +300,46 @@ def invalid_values_rejected(run: PropertyRun) -> None:
     Every error is an ErrorResponse with a documented status, and never echoes the token.
     """
     valid = run.body(question(3), max_tokens=run.min_tokens)
-    token = run.target.token
+    _schema_cases_rejected(run, valid)
+    _malformed_requests_rejected(run, valid)
+    _random_out_of_range_rejected(run, valid)
 
-    def rejected(reply: Reply, what: str, status: int, path: str | None) -> None:
-        # An invalid model name may also be reported as an unknown model (both documented).
-        also = {404} if status == 400 and path == "model" else set()
-        if reply.status != status and reply.status not in also:
-            hint = " (the invalid value was accepted)" if reply.status < 300 else ""
-            raise Violation(
-                f"{what}: expected HTTP {status}{hint}",
-                expected=f"HTTP {status} with an ErrorResponse"
-                + (f" naming {path!r}" if path else ""),
-                actual=f"HTTP {reply.status}: {preview(reply.body)}",
-                reply=reply,
-            )
-        error = error_body(reply, what)
-        if path is not None and not _names_field(error, path):
-            top = path.split("[")[0].split(".")[0]
-            message = preview(str(error.get("message")))
-            raise Violation(
-                f"{what}: the error does not name the field",
-                expected=f"error.field (or error.message) naming {top!r}",
-                actual=f"field={error.get('field')!r}, message={message!r}",
-                reply=reply,
-            )
-        no_echo(run, reply, what, [token] if len(token) >= 6 else [])
+
+def _expect_rejected(
+    run: PropertyRun, reply: Reply, what: str, status: int, path: str | None
+) -> None:
+    """``reply`` refuses an invalid request as documented: HTTP ``status`` with an
+    ErrorResponse naming the field ``path`` (when given), quoting not the token."""
+    token = run.target.token
+    # An invalid model name may also be reported as an unknown model (both documented).
+    also = {404} if status == 400 and path == "model" else set()
+    if reply.status != status and reply.status not in also:
+        hint = " (the invalid value was accepted)" if reply.status < 300 else ""
+        raise Violation(
+            f"{what}: expected HTTP {status}{hint}",
+            expected=f"HTTP {status} with an ErrorResponse" + (f" naming {path!r}" if path else ""),
+            actual=f"HTTP {reply.status}: {preview(reply.body)}",
+            reply=reply,
+        )
+    error = error_body(reply, what)
+    if path is not None and not _names_field(error, path):
+        top = path.split("[")[0].split(".")[0]
+        message = preview(str(error.get("message")))
+        raise Violation(
+            f"{what}: the error does not name the field",
+            expected=f"error.field (or error.message) naming {top!r}",
+            actual=f"field={error.get('field')!r}, message={message!r}",
+            reply=reply,
+        )
+    no_echo(run, reply, what, [token] if len(token) >= 6 else [])
+
+
+def _schema_cases_rejected(run: PropertyRun, valid: dict[str, Any]) -> None:
+    """Every invalid case derived from the request schema → 400 naming its field (a bound or
+    an unknown field streamed too: the streaming path must validate just the same)."""
 
     def post_rejected(body: Any, what: str, status: int, path: str | None) -> None:
-        rejected(run.post(body), what, status, path)
-
-    def raw_rejected(raw: bytes, what: str, status: int) -> None:
-        rejected(run.post(content=raw), what, status, None)
+        _expect_rejected(run, run.post(body), what, status, path)
 
     for path, description, corrupt in _object_cases(chat_text_spec.request_schema(), valid, ""):
         body = corrupt(json.loads(json.dumps(valid)))
@@ -342,9 +351,18 @@ def invalid_values_rejected(run: PropertyRun) -> None:
             what = f"{description}, stream: true"
             run.evaluate(functools.partial(post_rejected, streamed, what, 400, path))
 
+
+def _malformed_requests_rejected(run: PropertyRun, valid: dict[str, Any]) -> None:
+    """An unknown model → 404 naming ``model``; a body that is not a JSON object → 400; a
+    non-JSON media type → 415; a body over ``x-max-body-bytes`` → 413."""
+
+    def raw_rejected(raw: bytes, what: str, status: int) -> None:
+        _expect_rejected(run, run.post(content=raw), what, status, None)
+
     unknown = "no-such-model-" + secrets.token_hex(4)
     run.evaluate(
-        lambda: rejected(
+        lambda: _expect_rejected(
+            run,
             run.post({**valid, "model": unknown}),
             f"unknown model {unknown!r}",
             404,
@@ -358,7 +376,8 @@ def invalid_values_rejected(run: PropertyRun) -> None:
     ):
         run.evaluate(functools.partial(raw_rejected, raw, description, 400))
     run.evaluate(
-        lambda: rejected(
+        lambda: _expect_rejected(
+            run,
             run.post(content=json.dumps(valid).encode(), content_type="text/plain"),
             "a text/plain body",
             415,
@@ -368,9 +387,35 @@ def invalid_values_rejected(run: PropertyRun) -> None:
     limit = chat_text_spec.max_body_bytes()
     big = json.dumps({**valid, "messages": [{"role": "user", "content": "x" * (limit + 1)}]})
     run.evaluate(
-        lambda: rejected(run.post(content=big.encode()), f"a body over {limit} bytes", 413, None)
+        lambda: _expect_rejected(
+            run, run.post(content=big.encode()), f"a body over {limit} bytes", 413, None
+        )
     )
 
+
+def _outside(alt: Mapping[str, Any]) -> st.SearchStrategy[Any]:
+    """Numbers outside the bounds (``minimum``, ``maximum``) of the numeric schema ``alt``."""
+    integer = alt["type"] == "integer"
+    choices: list[st.SearchStrategy[Any]] = []
+    if "minimum" in alt:
+        low = alt["minimum"] - 1 if integer else alt["minimum"] - 1e-6
+        choices.append(
+            st.integers(max_value=low)
+            if integer
+            else st.floats(max_value=low, allow_nan=False, allow_infinity=False)
+        )
+    if "maximum" in alt:
+        high = alt["maximum"] + 1 if integer else alt["maximum"] + 1e-6
+        choices.append(
+            st.integers(min_value=high)
+            if integer
+            else st.floats(min_value=high, allow_nan=False, allow_infinity=False)
+        )
+    return st.one_of(choices)
+
+
+def _random_out_of_range_rejected(run: PropertyRun, valid: dict[str, Any]) -> None:
+    """Random values outside a bounded numeric field's bounds → 400 naming the field."""
     numeric = [
         (name, alt)
         for name, prop in chat_text_spec.request_schema()["properties"].items()
@@ -378,33 +423,14 @@ def invalid_values_rejected(run: PropertyRun) -> None:
         if alt.get("type") in ("integer", "number") and ("minimum" in alt or "maximum" in alt)
     ]
 
-    def outside(alt: Mapping[str, Any]) -> st.SearchStrategy[Any]:
-        integer = alt["type"] == "integer"
-        choices: list[st.SearchStrategy[Any]] = []
-        if "minimum" in alt:
-            low = alt["minimum"] - 1 if integer else alt["minimum"] - 1e-6
-            choices.append(
-                st.integers(max_value=low)
-                if integer
-                else st.floats(max_value=low, allow_nan=False, allow_infinity=False)
-            )
-        if "maximum" in alt:
-            high = alt["maximum"] + 1 if integer else alt["maximum"] + 1e-6
-            choices.append(
-                st.integers(min_value=high)
-                if integer
-                else st.floats(min_value=high, allow_nan=False, allow_infinity=False)
-            )
-        return st.one_of(choices)
-
     def random_out_of_range(drawn: tuple[str, Any]) -> None:
         name, value = drawn
         reply = run.post({**valid, name: value})
-        rejected(reply, f"{name}={value!r} (out of range)", 400, name)
+        _expect_rejected(run, reply, f"{name}={value!r} (out of range)", 400, name)
 
     if numeric:
         strategy = st.sampled_from(numeric).flatmap(
-            lambda pair: st.tuples(st.just(pair[0]), outside(pair[1]))
+            lambda pair: st.tuples(st.just(pair[0]), _outside(pair[1]))
         )
         run.examples(strategy, random_out_of_range, budget=run.examples_for(5))
 
@@ -424,6 +450,21 @@ def boundary_values_accepted(run: PropertyRun) -> None:
     characters (maxLength counts characters, not bytes), a body of exactly x-max-body-bytes
     (not 413), and a model name of maxLength characters (an unknown model: 404, not 400).
     """
+    ptl_min: int = run.bound("prompt_truncate_len", "minimum")
+    for description, fields in _bound_cases(ptl_min):
+
+        def one(d: str = description, f: dict[str, Any] = fields) -> None:
+            body = {**run.body(question(3), max_tokens=8), **f}
+            expect_status(run.post(body), 200, d)
+
+        run.evaluate(one)
+    _unusual_conversations_accepted(run)
+    _size_limits_accepted(run, ptl_min)
+
+
+def _bound_cases(ptl_min: int) -> list[tuple[str, dict[str, Any]]]:
+    """(description, fields) of each value exactly at a numeric bound, an integral float for
+    each integer, and ``messages`` at maxItems (with the smallest prompt_truncate_len)."""
     cases: list[tuple[str, dict[str, Any]]] = []
     for name, prop in chat_text_spec.request_schema()["properties"].items():
         for alt in _alternatives(prop):
@@ -436,7 +477,6 @@ def boundary_values_accepted(run: PropertyRun) -> None:
                 value = float(alt["minimum"]) + 4.0
                 cases.append((f"{name}={value} (an integral float)", {name: value}))
     messages_bounds = chat_text_spec.field_bounds("messages")
-    ptl_min: int = run.bound("prompt_truncate_len", "minimum")
     if "maxItems" in messages_bounds:
         count = messages_bounds["maxItems"]
         many = [
@@ -446,16 +486,12 @@ def boundary_values_accepted(run: PropertyRun) -> None:
         cases.append(
             (f"{count} messages (maxItems)", {"messages": many, "prompt_truncate_len": ptl_min})
         )
+    return cases
 
-    for description, fields in cases:
 
-        def one(d: str = description, f: dict[str, Any] = fields) -> None:
-            body = {**run.body(question(3), max_tokens=8), **f}
-            expect_status(run.post(body), 200, d)
-
-        run.evaluate(one)
-
-    # Unusual but valid conversations: no server may fail on them.
+def _unusual_conversations_accepted(run: PropertyRun) -> None:
+    """Unusual but valid conversations (only a system message, an empty message, ending with
+    the assistant, odd text) are answered: no server may fail on them."""
     edge_cases: list[tuple[str, list[dict[str, str]], bool]] = [
         ("only a system message", [{"role": "system", "content": "Be brief."}], False),
         ("an empty message", [{"role": "user", "content": ""}], False),
@@ -482,6 +518,12 @@ def boundary_values_accepted(run: PropertyRun) -> None:
                 run.complete(m, d, max_tokens=8)
 
         run.evaluate(edge)
+
+
+def _size_limits_accepted(run: PropertyRun, ptl_min: int) -> None:
+    """Sizes exactly at their limit are accepted (or refused as ``prompt_too_long`` only):
+    content of maxLength two-byte characters, a body of exactly x-max-body-bytes; a model name
+    of maxLength characters is an unknown model (404, not 400)."""
 
     def not_refused(body: dict[str, Any], what: str) -> None:
         reply = run.post(body)

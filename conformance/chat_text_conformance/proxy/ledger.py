@@ -145,50 +145,9 @@ class Ledger:
         path = self.redact(path)
         failed = [(rule, r) for rule, r in outcome.items() if isinstance(r, CheckFailed)]
         reproducer = curl_command(self.upstream, request) if request is not None else ""
-
-        def failure(rule_id: str) -> Callable[[CheckFailed], Failure]:
-            return lambda failed: Failure(
-                check=rule_id,
-                message=self._redacted(f"{method} {path}: {failed.message}"),
-                expected=self._redacted(failed.expected),
-                actual=self._redacted(failed.actual),
-                reproducer=reproducer,
-                request=request,
-            )
-
         with self._lock:
-            for rule_id, result in outcome.items():
-                checks.record(self._result(rule_id), result, failure(rule_id))
-            if upstream_error is not None:
-                self._result(TRANSPORT_RULE).record_failure(
-                    Failure(
-                        check=TRANSPORT_RULE,
-                        message=self._redacted(f"{method} {path}: {upstream_error}"),
-                        expected="a complete HTTP response within --request-timeout",
-                        actual=self._redacted(upstream_error),
-                        reproducer=reproducer,
-                        request=request,
-                    )
-                )
-            elif judged:
-                self._result(TRANSPORT_RULE).record_pass()
-            if failed:
-                label = "violation"
-            elif upstream_error is not None:
-                label = "upstream error"
-            elif not judged:
-                label = "not judged"
-            elif exchange is not None and is_busy(exchange.status):
-                label = "rate-limited"
-                self._busy_answers[exchange.status] += 1
-                self._busy_without_header += retry_delay(exchange.headers) is None
-            else:
-                label = "pass"
-            self._outcomes[label] += 1
-            if request_problem is not None:
-                self._invalid_requests += 1
-            if model is not None:
-                self._models[model] += 1
+            self._judge(outcome, upstream_error, judged, f"{method} {path}", reproducer, request)
+            label = self._tally(failed, upstream_error, judged, exchange, request_problem, model)
             record = ExchangeRecord(
                 number=number,
                 method=method,
@@ -211,6 +170,87 @@ class Ledger:
                 self._records.append(record)
             self._ended += 1
             self._settled.notify_all()
+        self._meter_exchange(exchange, request_bytes=request_bytes, judged=judged, call=call)
+        if self._say is not None:
+            self._say(line(record))
+        if (failed or upstream_error is not None) and self._on_violation is not None:
+            self._on_violation()
+        return record
+
+    def _judge(
+        self,
+        outcome: Mapping[str, Outcome],
+        upstream_error: str | None,
+        judged: bool,
+        where: str,
+        reproducer: str,
+        request: RequestRecord | None,
+    ) -> None:
+        """Count each rule's outcome of one exchange, and the transport rule's (a failure when
+        the upstream did not answer, a pass when the rules applied); ``where`` is the exchange's
+        ``method path``. The lock held."""
+
+        def failure(rule_id: str) -> Callable[[CheckFailed], Failure]:
+            return lambda failed: Failure(
+                check=rule_id,
+                message=self._redacted(f"{where}: {failed.message}"),
+                expected=self._redacted(failed.expected),
+                actual=self._redacted(failed.actual),
+                reproducer=reproducer,
+                request=request,
+            )
+
+        for rule_id, result in outcome.items():
+            checks.record(self._result(rule_id), result, failure(rule_id))
+        if upstream_error is not None:
+            self._result(TRANSPORT_RULE).record_failure(
+                Failure(
+                    check=TRANSPORT_RULE,
+                    message=self._redacted(f"{where}: {upstream_error}"),
+                    expected="a complete HTTP response within --request-timeout",
+                    actual=self._redacted(upstream_error),
+                    reproducer=reproducer,
+                    request=request,
+                )
+            )
+        elif judged:
+            self._result(TRANSPORT_RULE).record_pass()
+
+    def _tally(
+        self,
+        failed: list[tuple[str, CheckFailed]],
+        upstream_error: str | None,
+        judged: bool,
+        exchange: checks.Exchange | None,
+        request_problem: str | None,
+        model: str | None,
+    ) -> str:
+        """Count one exchange in the run's tallies (its outcome, a busy answer, an invalid
+        request, its model); returns its outcome's label. The lock held."""
+        if failed:
+            label = "violation"
+        elif upstream_error is not None:
+            label = "upstream error"
+        elif not judged:
+            label = "not judged"
+        elif exchange is not None and is_busy(exchange.status):
+            label = "rate-limited"
+            self._busy_answers[exchange.status] += 1
+            self._busy_without_header += retry_delay(exchange.headers) is None
+        else:
+            label = "pass"
+        self._outcomes[label] += 1
+        if request_problem is not None:
+            self._invalid_requests += 1
+        if model is not None:
+            self._models[model] += 1
+        return label
+
+    def _meter_exchange(
+        self, exchange: checks.Exchange | None, *, request_bytes: int, judged: bool, call: bool
+    ) -> None:
+        """Count one exchange's cost (a call without an answer counts as a call only) and,
+        when it was ``POST`` on the operation and judged, what of the spec it exercised."""
         if exchange is not None:
             # the tokens from the answer the rules already parsed, not from a parse of its own
             self.meter.record(
@@ -230,11 +270,6 @@ class Ledger:
                 self.coverage.observe(exchange)
         else:
             self.meter.add(PHASE, 1)
-        if self._say is not None:
-            self._say(line(record))
-        if (failed or upstream_error is not None) and self._on_violation is not None:
-            self._on_violation()
-        return record
 
     def _redacted(self, text: str) -> str:
         for token in sorted(self._tokens, key=len, reverse=True):

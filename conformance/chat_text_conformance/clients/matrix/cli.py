@@ -16,7 +16,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from .corpus import CORPUS_PATH, DEFAULT_SEED, CorpusError, check_corpus, generate_corpus
+from .corpus import (
+    CORPUS_PATH,
+    DEFAULT_SEED,
+    Corpus,
+    CorpusError,
+    check_corpus,
+    generate_corpus,
+)
 from .corpus import load_corpus as _load_corpus
 from .drivers import DRIVERS, REFERENCE, Driver, TypeScriptDriver
 from .known import KNOWN_PATH, KnownError, load_known, render_markdown
@@ -235,12 +242,7 @@ def _execute(args: argparse.Namespace, out: TextIO) -> int:
     known_path = args.known or root / KNOWN_PATH
     columns = _columns(args.languages)
     if args.write_corpus:
-        seed = DEFAULT_SEED if args.seed is None else args.seed
-        corpus = generate_corpus(seed, progress=lambda m: print(m, file=out, flush=True))
-        corpus_path.parent.mkdir(parents=True, exist_ok=True)
-        corpus_path.write_text(corpus.to_text(), encoding="utf-8")
-        print(f"wrote {len(corpus.cases)} cases (seed {seed}) to {corpus_path}", file=out)
-        return EXIT_OK
+        return _write_corpus(args.seed, corpus_path, out)
     if args.seed is not None:
         raise UsageError("--seed: only with --write-corpus")
     if args.check_corpus:
@@ -249,12 +251,7 @@ def _execute(args: argparse.Namespace, out: TextIO) -> int:
         return _serve(corpus_path, args.port, out)
     corpus = _load_corpus(corpus_path)
     known = load_known(known_path, [n for n in DRIVERS if n != REFERENCE])
-    ids = {case.id for case in corpus.cases}
-    bad = [case for case in args.case if case not in ids]
-    if bad:
-        raise UsageError(f"--case: not in {corpus_path}: {', '.join(bad)}")
-    if (args.write_results or args.check_results) and (args.case or columns != list(DRIVERS)):
-        raise UsageError("--write-results/--check-results need every case and every column")
+    _check_selection(args, corpus, corpus_path, columns)
     stale_corpus = check_corpus(corpus)
     drivers = dict(DRIVERS)
     if args.release_dir is not None:
@@ -275,42 +272,81 @@ def _execute(args: argparse.Namespace, out: TextIO) -> int:
     _report(run, args, out)
     known_md = render_markdown(known)
     status = EXIT_FAILED if run.failed else EXIT_OK
-    if args.write_results or args.check_results:
-        if run.skipped or REFERENCE not in run.columns:
+    if (args.write_results or args.check_results) and _results_stale(
+        run, args, root, known_md, out
+    ):
+        status = EXIT_FAILED
+    print(_verdict(run, status, time.monotonic() - started, args.budget), file=out)
+    return status
+
+
+def _write_corpus(seed: int | None, corpus_path: Path, out: TextIO) -> int:
+    """``--write-corpus``: draw the corpus (with ``seed``, else the default one) and write it."""
+    seed = DEFAULT_SEED if seed is None else seed
+    corpus = generate_corpus(seed, progress=lambda m: print(m, file=out, flush=True))
+    corpus_path.parent.mkdir(parents=True, exist_ok=True)
+    corpus_path.write_text(corpus.to_text(), encoding="utf-8")
+    print(f"wrote {len(corpus.cases)} cases (seed {seed}) to {corpus_path}", file=out)
+    return EXIT_OK
+
+
+def _check_selection(
+    args: argparse.Namespace, corpus: Corpus, corpus_path: Path, columns: Sequence[str]
+) -> None:
+    """Refuse (:class:`UsageError`) a ``--case`` not in the corpus, and ``--write-results`` or
+    ``--check-results`` on a run of only some cases or columns."""
+    ids = {case.id for case in corpus.cases}
+    bad = [case for case in args.case if case not in ids]
+    if bad:
+        raise UsageError(f"--case: not in {corpus_path}: {', '.join(bad)}")
+    if (args.write_results or args.check_results) and (args.case or columns != list(DRIVERS)):
+        raise UsageError("--write-results/--check-results need every case and every column")
+
+
+def _results_stale(
+    run: MatrixRun, args: argparse.Namespace, root: Path, known_md: str, out: TextIO
+) -> bool:
+    """``--write-results``: write the files that show the run; ``--check-results``: whether
+    one of them does not show it (saying which). Neither when not every column ran."""
+    if run.skipped or REFERENCE not in run.columns:
+        print(
+            "results not written or checked: not every column ran "
+            f"({', '.join(run.skipped)} skipped)",
+            file=out,
+        )
+        return False
+    if args.write_results:
+        for path, text in _expected_files(run, root, known_md).items():
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path.relative_to(root)}", file=out)
+        return False
+    stale = False
+    for path, text in _expected_files(run, root, known_md).items():
+        current = path.read_text(encoding="utf-8") if path.is_file() else ""
+        if current != text:
             print(
-                "results not written or checked: not every column ran "
-                f"({', '.join(run.skipped)} skipped)",
+                f"STALE: {path.relative_to(root)} does not show this run: "
+                "chat-text-conformance clients --write-results",
                 file=out,
             )
-        elif args.write_results:
-            for path, text in _expected_files(run, root, known_md).items():
-                path.write_text(text, encoding="utf-8")
-                print(f"wrote {path.relative_to(root)}", file=out)
-        else:
-            for path, text in _expected_files(run, root, known_md).items():
-                current = path.read_text(encoding="utf-8") if path.is_file() else ""
-                if current != text:
-                    print(
-                        f"STALE: {path.relative_to(root)} does not show this run: "
-                        "chat-text-conformance clients --write-results",
-                        file=out,
-                    )
-                    status = EXIT_FAILED
-    elapsed = time.monotonic() - started
-    budget = ""
-    if args.budget is not None:
-        budget = (
-            f" (budget {args.budget:.0f} s)"
-            if elapsed <= args.budget
-            else f" -- OVER THE BUDGET of {args.budget:.0f} s"
+            stale = True
+    return stale
+
+
+def _verdict(run: MatrixRun, status: int, elapsed: float, budget: float | None) -> str:
+    """The run's last line: OK or FAILED, its size and time (and how it stands to ``budget``)."""
+    against = ""
+    if budget is not None:
+        against = (
+            f" (budget {budget:.0f} s)"
+            if elapsed <= budget
+            else f" -- OVER THE BUDGET of {budget:.0f} s"
         )
     verdict = "FAILED" if status else "OK"
-    print(
+    return (
         f"{verdict}: {len(run.cases)} cases x {len(run.columns)} columns in {elapsed:.1f} s"
-        f"{budget}",
-        file=out,
+        f"{against}"
     )
-    return status
 
 
 def _report(run: MatrixRun, args: argparse.Namespace, out: TextIO) -> None:

@@ -405,6 +405,24 @@ def run_matrix(
     wanted = [REFERENCE, *[c for c in columns if c != REFERENCE]]
     cases = [corpus.case(i) for i in case_ids] if case_ids else list(corpus.cases)
     run = MatrixRun(corpus=corpus, cases=cases, columns=[])
+    _available_columns(run, wanted, drivers, root, say)
+    if REFERENCE in run.skipped:
+        run.problems.append(f"the reference column cannot run: {run.skipped[REFERENCE]}")
+        return run
+    work.mkdir(parents=True, exist_ok=True)
+    commands = _build_drivers(run, drivers, root, work, say)
+    _replay_corpus(run, commands, root, say)
+    if reference_server:
+        _check_against_reference_server(run, commands, root)
+    _compare_all(run, known)
+    return run
+
+
+def _available_columns(
+    run: MatrixRun, wanted: Sequence[str], drivers: dict[str, Driver], root: Path, say: Log
+) -> None:
+    """Add to ``run.columns`` each of ``wanted`` whose driver can run here; the others are
+    skipped (with the reason)."""
     for name in wanted:
         reason = drivers[name].missing(root)
         if reason is not None:
@@ -412,10 +430,13 @@ def run_matrix(
             say(f"{name}: SKIPPED: {reason}")
         else:
             run.columns.append(name)
-    if REFERENCE in run.skipped:
-        run.problems.append(f"the reference column cannot run: {run.skipped[REFERENCE]}")
-        return run
-    work.mkdir(parents=True, exist_ok=True)
+
+
+def _build_drivers(
+    run: MatrixRun, drivers: dict[str, Driver], root: Path, work: Path, say: Log
+) -> dict[str, list[str]]:
+    """Build the drivers of ``run.columns`` in parallel: each built one's command; a column
+    whose driver did not build is dropped (a problem of the run)."""
 
     def build(name: str) -> list[str] | str:
         started = time.monotonic()
@@ -436,9 +457,13 @@ def run_matrix(
             del built[name]
         else:
             say(f"{name}: built ({run.seconds[f'{name} build']:.1f} s)")
+    return {name: command for name, command in built.items() if not isinstance(command, str)}
 
-    commands = {name: command for name, command in built.items() if not isinstance(command, str)}
-    reference_results: dict[str, dict[str, Result]] = {}
+
+def _replay_corpus(run: MatrixRun, commands: dict[str, list[str]], root: Path, say: Log) -> None:
+    """Run every driver over the run's cases against the scripted server, in parallel: their
+    results, timings and problems, and the requests the server recorded from each."""
+    cases, corpus = run.cases, run.corpus
     with scripted_server(corpus) as server:
 
         def replay(name: str) -> None:
@@ -454,24 +479,27 @@ def run_matrix(
             list(pool.map(replay, commands))
         run.requests = {name: server.recorded(name) for name in commands}
 
-    if reference_server:
-        from chat_text_server.testing import TEST_TOKEN, running_server
 
-        with running_server() as url:
+def _check_against_reference_server(
+    run: MatrixRun, commands: dict[str, list[str]], root: Path
+) -> None:
+    """Run every driver against the real reference server, in parallel, and check each
+    column's results against the reference column's (``run.reference``)."""
+    from chat_text_server.testing import TEST_TOKEN, running_server
 
-            def against_reference(name: str) -> None:
-                outcome = run_driver(commands[name], reference_calls(url, TEST_TOKEN), cwd=root)
-                reference_results[name] = outcome.results
-                run.problems += [f"{name} (reference server): {p}" for p in outcome.problems]
+    reference_results: dict[str, dict[str, Result]] = {}
+    with running_server() as url:
 
-            with ThreadPoolExecutor(max_workers=len(commands)) as pool:
-                list(pool.map(against_reference, commands))
-        baseline = reference_results.get(REFERENCE)
-        for name in run.columns:
-            run.reference[name] = check_reference(name, reference_results[name], baseline)
+        def against_reference(name: str) -> None:
+            outcome = run_driver(commands[name], reference_calls(url, TEST_TOKEN), cwd=root)
+            reference_results[name] = outcome.results
+            run.problems += [f"{name} (reference server): {p}" for p in outcome.problems]
 
-    _compare_all(run, known)
-    return run
+        with ThreadPoolExecutor(max_workers=len(commands)) as pool:
+            list(pool.map(against_reference, commands))
+    baseline = reference_results.get(REFERENCE)
+    for name in run.columns:
+        run.reference[name] = check_reference(name, reference_results[name], baseline)
 
 
 def _compare_all(run: MatrixRun, known: Sequence[KnownDifference]) -> None:
