@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import requests
-from requests.structures import CaseInsensitiveDict
 import schemathesis
+from requests.structures import CaseInsensitiveDict
 
 # The registry of schemathesis's checks, to call a built-in by its name on an exchange
 # (``schemathesis.checks`` documents ``CHECKS`` only as where ``@schemathesis.check`` registers).
