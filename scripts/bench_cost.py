@@ -4,8 +4,9 @@ Both versions of ``chat-text-conformance`` run as a user runs them (``--base-url
 default level) against the same reference server (``chat-text-base``, 8,192-token window,
 ``--context-length 8192``). What they spend is counted *by the server* (a counting middleware),
 the same way for both: requests, 200 answers, prompt and completion tokens from the answers'
-usage, request bytes. Then each version runs against injected faults (``tests/mutations.py``,
-the semantic-level ones) and the faults each catches (exit code 1) are counted.
+usage, request bytes. Then each version runs against injected faults
+(``chat_text_testkit.mutations``, the semantic-level ones) and the faults each catches (exit
+code 1) are counted.
 
 "before" is the tree at ``--before REV`` (default: the last commit before the rule catalogue,
 whose default level the cost issue measured), extracted with ``git archive`` and run with this
@@ -140,16 +141,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
 
-    from chat_text_server import create_app
-    from chat_text_server.testing import running_server
-
-    sys.path.insert(0, str(ROOT / "tests"))
     from chat_text_conformance import Level
-    from mutations import (  # type: ignore[import-not-found]  # the tests' fault catalogue
+    from chat_text_testkit.mutations import (  # the fault catalogue (test support, not shipped)
         MUTATIONS,
         REFERENCE,
         mutation_server,
     )
+
+    from chat_text_server import create_app
+    from chat_text_server.testing import running_server
 
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:

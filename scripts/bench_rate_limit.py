@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # the test deployments: a tool, not shipped
 
 TOKEN = "bench-rate-limit-token-0123456789"  # noqa: S105 - a local benchmark server's token
 MODEL = "chat-text-mini"
@@ -28,7 +27,7 @@ MODEL = "chat-text-mini"
 
 def _one(rate: float, seed: int, max_rate: float | None) -> dict[str, Any]:
     from chat_text_conformance import Level, Target, run
-    from deployments import RateLimiter  # type: ignore[import-not-found]
+    from chat_text_testkit.deployments import RateLimiter
 
     from chat_text_server import create_app
     from chat_text_server.engine import MODELS

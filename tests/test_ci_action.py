@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
-from mutations import MUTATIONS, MutationServer, mutation_server
+from chat_text_testkit.mutations import MUTATIONS, MutationServer, mutation_server
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTION = ROOT / "action.yml"

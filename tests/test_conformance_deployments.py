@@ -1,4 +1,4 @@
-"""The suite against what real deployments put in front of a server (tests/deployments.py):
+"""The suite against what real deployments put in front of a server (chat_text_testkit.deployments):
 rate limiters before and behind auth, busy storms, a wait budget that runs out, a target that
 is not this API at all, a base URL with the path in it, and a server that refuses a legal
 label of JSON. A busy answer (429, 503) is legal anywhere: waited out, never judged."""
@@ -13,7 +13,7 @@ import pytest
 from chat_text_conformance import Level, RunReport, Target, run
 from chat_text_conformance.cli import main
 from chat_text_conformance.engine.probe import MAX_PROBES
-from deployments import (
+from chat_text_testkit.deployments import (
     RateLimiter,
     RefuseCharset,
     _QuietHandler,

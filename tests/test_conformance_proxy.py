@@ -4,8 +4,8 @@ servers, every per-exchange rule applied to real traffic.
 * the SDK's own client through the proxy to the reference server: every answer as direct, no
   violation; the same traffic to legal variant servers (any framing, chunking, extra fields):
   no violation either;
-* faulty servers (``tests/mutations.py``): each fault a single exchange can show is recorded
-  with the rule it breaks, and the client still gets the answer as the server sent it;
+* faulty servers (``chat_text_testkit.mutations``): each fault a single exchange can show is
+  recorded with the rule it breaks, and the client still gets the answer as the server sent it;
 * streams of 1,000+ events, concurrent clients, an upstream that breaks off mid-stream, one
   that cannot be reached, one that never answers;
 * the token in no report file and no line; ``--enforce`` (502 with the spec's error body, a
@@ -52,9 +52,9 @@ from chat_text_conformance.proxy import (
 from chat_text_conformance.proxy.judging import classify_request
 from chat_text_conformance.reporting import files as reports
 from chat_text_conformance.reporting.results import RunReport
-from mutations import MUTATIONS, Mutation, MutationServer, mutation_server
-from mutations import Exchange as MutationExchange
-from variant_server import VARIANTS, Variant, running_variant, running_variants
+from chat_text_testkit.mutations import MUTATIONS, Mutation, MutationServer, mutation_server
+from chat_text_testkit.mutations import Exchange as MutationExchange
+from chat_text_testkit.variant_server import VARIANTS, Variant, running_variant, running_variants
 
 import chat_text_spec
 from chat_text import ChatText, IncompleteStreamError

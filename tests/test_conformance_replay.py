@@ -2,8 +2,8 @@
 files), reproducers that work when pasted with ``$CHAT_TEXT_API_KEY`` set, and
 ``chat-text-conformance replay REPORT`` (exit 1 while the bug is there, 0 once it is fixed).
 
-One reference server (tests/mutations.py) is broken on purpose for a run and for the replays,
-then repaired; the same report is replayed against both."""
+One reference server (chat_text_testkit.mutations) is broken on purpose for a run and for the
+replays, then repaired; the same report is replayed against both."""
 
 from __future__ import annotations
 
@@ -23,8 +23,14 @@ import pytest
 from chat_text_conformance.cli import main
 from chat_text_conformance.engine.target import Level
 from chat_text_conformance.reporting.reproducer import INLINE_BODY_LIMIT
-from deployments import RateLimiter
-from mutations import MUTATIONS, Exchange, Mutation, MutationServer, mutation_server
+from chat_text_testkit.deployments import RateLimiter
+from chat_text_testkit.mutations import (
+    MUTATIONS,
+    Exchange,
+    Mutation,
+    MutationServer,
+    mutation_server,
+)
 
 from chat_text_server.testing import running_server
 

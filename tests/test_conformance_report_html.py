@@ -229,8 +229,8 @@ def passing(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def failing(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A real run against the reference server with one fault of tests/mutations.py."""
-    from mutations import MUTATIONS, mutation_server
+    """A real run against the reference server with one fault of chat_text_testkit.mutations."""
+    from chat_text_testkit.mutations import MUTATIONS, mutation_server
 
     fault = next(m for m in MUTATIONS if m.name == "usage_total_not_sum")
     folder = tmp_path_factory.mktemp("failing")

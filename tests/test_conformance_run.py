@@ -18,7 +18,7 @@ from chat_text_conformance.engine.schemathesis_adapter import (
     pin_model,
     run_schemathesis,
 )
-from variant_server import VARIANTS, running_variant
+from chat_text_testkit.variant_server import VARIANTS, running_variant
 
 from chat_text_server import create_app
 from chat_text_server.engine import MODELS

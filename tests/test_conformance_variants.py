@@ -26,7 +26,7 @@ from collections.abc import Iterator
 
 import pytest
 from chat_text_conformance import Level, RunReport, Target, run
-from variant_server import VARIANTS, Variant, running_variants
+from chat_text_testkit.variant_server import VARIANTS, Variant, running_variants
 
 TOKEN = "variant-matrix-token-6d0c"
 SEED = int(os.environ.get("CHAT_TEXT_VARIANT_SEED", "3"))

@@ -29,8 +29,8 @@ from chat_text_conformance.load.cli import main
 from chat_text_conformance.load.figures import Figures, Histogram, Sample
 from chat_text_conformance.load.slo import SLOError, judge_slos, parse_slos, within
 from chat_text_conformance.load.traffic import Traffic
-from deployments import RateLimiter
-from mutations import MUTATIONS, mutation_server
+from chat_text_testkit.deployments import RateLimiter
+from chat_text_testkit.mutations import MUTATIONS, mutation_server
 
 import chat_text_spec
 

@@ -34,8 +34,14 @@ import pytest
 from chat_text_conformance import Level, Target, run
 from chat_text_conformance.catalogue import catalogue
 from chat_text_conformance.properties import run_properties
-from mutations import MUTATIONS, REFERENCE, Mutation, MutationServer, mutation_server
-from variant_server import FAULTS, VARIANTS
+from chat_text_testkit.mutations import (
+    MUTATIONS,
+    REFERENCE,
+    Mutation,
+    MutationServer,
+    mutation_server,
+)
+from chat_text_testkit.variant_server import FAULTS, VARIANTS
 
 SEED = 20261125
 # Small by default; `tox -e properties-deep` sets a larger budget.

@@ -30,9 +30,9 @@ from chat_text_conformance.engine.schemathesis_adapter import (
 from chat_text_conformance.engine.target import Level
 from chat_text_conformance.proxy.judging import classify_request, judge_exchange
 from chat_text_conformance.reporting.results import Failure, RequestRecord
-from mutations import MUTATIONS, MutationServer, mutation_server
+from chat_text_testkit.mutations import MUTATIONS, MutationServer, mutation_server
+from chat_text_testkit.variant_server import VARIANTS, running_variants
 from schemathesis.core.transport import Response as StResponse
-from variant_server import VARIANTS, running_variants
 
 import chat_text_spec
 

@@ -1,4 +1,4 @@
-"""The variant server (tests/variant_server.py): each variant makes its choice, and every
+"""The variant server (chat_text_testkit.variant_server): each variant makes its choice, and every
 variant keeps what the documents fix (auth, errors, defaults, truncation, max_tokens, streams).
 
 Every variant runs in a real uvicorn (one per variant, module scope) and is driven with httpx.
@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
-from variant_server import (
+from chat_text_testkit.variant_server import (
     FAULTS,
     VARIANTS,
     PromptTooLong,
@@ -662,7 +662,7 @@ def test_running_variant_serves_then_stops() -> None:
         httpx.post(url + PATH, json={}, timeout=2.0)
 
 
-# -- fault switches (for tests/mutations.py) ----------------------------------------------------
+# -- fault switches (for chat_text_testkit.mutations) ---------------------------------------------
 
 
 def _faulty(*faults: str) -> Variant:

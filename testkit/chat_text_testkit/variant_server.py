@@ -101,8 +101,8 @@ FAULTS: frozenset[str] = frozenset(
     }
 )
 """Bugs a ``Variant`` can be told to have (``faults=``), for the suite's mutation tests
-(``tests/mutations.py``). Each is the same bug as the reference server's engine fault of that
-name, written for this server's own code; none is a legal choice."""
+(``chat_text_testkit.mutations``). Each is the same bug as the reference server's engine fault
+of that name, written for this server's own code; none is a legal choice."""
 
 
 def _default_models() -> dict[str, int]:

@@ -13,7 +13,7 @@ must catch it) and the rules that catch it. It is applied in one of two ways:
 * ``patch``: a bug inside the server's own logic. For the reference server it replaces one
   function of :mod:`chat_text_server.engine` (``truncate_messages``, ``fit_max_tokens``,
   ``generate``: the engine documents them as its replaceable steps); for the variant server
-  (``tests/variant_server.py``) the same bug is the fault switch of the same name
+  (``chat_text_testkit.variant_server``) the same bug is the fault switch of the same name
   (:data:`variant_server.FAULTS`).
 
 :func:`mutation_server` starts ONE server (the reference server, or a named variant) on a free
@@ -1293,6 +1293,7 @@ def mutation_server(name: str = REFERENCE) -> Iterator[MutationServer]:
 
     token = "mut-" + secrets.token_urlsafe(18)
     faulted: Callable[[Mutation], ASGIApp | None]
+    base: ASGIApp
     if name == REFERENCE:
         base = create_app([token])
         model, context = "chat-text-mini", 512
@@ -1301,7 +1302,7 @@ def mutation_server(name: str = REFERENCE) -> Iterator[MutationServer]:
             return None
 
     else:
-        from variant_server import VARIANTS, create_variant_app
+        from .variant_server import VARIANTS, create_variant_app
 
         # Without the timing switches (latency, stream_delay): they slow every request and
         # make no fault easier or harder to see.
