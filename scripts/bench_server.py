@@ -39,7 +39,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from chat_text_conformance.prism import prism_command
+from chat_text_testkit.prism import prism_command
 
 ROOT = Path(__file__).resolve().parent.parent
 PATH = "/inference/chat_text"

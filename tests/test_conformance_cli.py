@@ -297,7 +297,7 @@ def test_pytest_plugin_fails_on_a_wrong_token(server: str, tmp_path: Path) -> No
 def test_schema_level_against_prism_fails_only_where_a_mock_must() -> None:
     proc = subprocess.run(
         [
-            *(sys.executable, "-m", "chat_text_conformance.prism"),
+            *(sys.executable, "-m", "chat_text_testkit.prism"),
             *("--max-examples", "3", "--seed", "1", "--request-timeout", "3", "-q"),
         ],
         cwd=ROOT,

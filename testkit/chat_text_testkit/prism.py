@@ -5,7 +5,9 @@ listens, runs ``chat-text-conformance --level schema`` against it, stops Prism a
 the suite's exit code. What a mock cannot pass (it answers from examples, not from a model)
 is beyond the schema level by design; a schema-level failure here points at the spec.
 
-    python -m chat_text_conformance.prism [extra chat-text-conformance options]
+    python -m chat_text_testkit.prism [extra chat-text-conformance options]
+
+A repository tool (Prism is pinned in ``tools/prism``): test support, not in the shipped package.
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import chat_text_spec
+from chat_text_conformance.cli import EXIT_FAILED, EXIT_OK, EXIT_SETUP
+from chat_text_conformance.cli import main as conformance_main
 
-from .cli import EXIT_FAILED, EXIT_OK, EXIT_SETUP
-from .cli import main as conformance_main
+import chat_text_spec
 
 __all__ = ["main", "prism_mock"]
 
@@ -142,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _first_example_model() -> str:
-    from .st_hooks import default_model
+    from chat_text_conformance.st_hooks import default_model
 
     return default_model()
 
