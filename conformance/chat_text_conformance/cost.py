@@ -141,6 +141,21 @@ class Meter:
             )
             return requests, tokens
 
+    def tokens_left(self, part: str | None = None) -> int | None:
+        """Tokens ``part`` may still spend: the least of what is left of its share and of the
+        whole budget (``None``: no token budget). A sender that knows what a request will cost
+        (a prompt built to a size near the window) asks before sending it, instead of
+        overshooting the budget by that much."""
+        with self._lock:
+            left: list[int] = []
+            if self.cost.max_tokens is not None:
+                left.append(self.cost.max_tokens - self.cost.total_tokens)
+            if part is not None and part in self._limits:
+                tokens = self._limits[part][1]
+                if tokens is not None:
+                    left.append(tokens - self._spent[part][1])
+            return max(0, min(left)) if left else None
+
     def on_spent(self, part: str, callback: Callable[[], None]) -> None:
         """Call ``callback`` when ``part``'s share (or the whole budget) is spent, e.g. to stop
         the schemathesis engines after the requests in flight."""
