@@ -1285,7 +1285,9 @@ class MutationServer:
 
 
 @contextlib.contextmanager
-def mutation_server(name: str = REFERENCE, *, window: int | None = None) -> Iterator[MutationServer]:
+def mutation_server(
+    name: str = REFERENCE, *, window: int | None = None
+) -> Iterator[MutationServer]:
     """One server on a free loopback port, ready to be mutated: the reference server
     (``chat-text-mini``, its 512-token window) or the variant ``name`` (its first model).
     ``window``: that model's context window instead (e.g. 131,072, as most current models)."""
