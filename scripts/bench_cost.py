@@ -1,114 +1,82 @@
-"""What the default level costs, before and after the cost work, measured in one run.
+"""What the default level costs at four context windows, before and after the window work, in
+one run.
 
 Both versions of ``chat-text-conformance`` run as a user runs them (``--base-url``, seed 1,
-default level) against the same reference server (``chat-text-base``, 8,192-token window,
-``--context-length 8192``). What they spend is counted *by the server* (a counting middleware),
-the same way for both: requests, 200 answers, prompt and completion tokens from the answers'
-usage, request bytes. Then each version runs against injected faults
-(``chat_text_testkit.mutations``, the semantic-level ones) and the faults each catches (exit
-code 1) are counted.
+default level, ``--context-length W``) against the reference server serving one model with a
+window of W = 512, 8,192, 32,768 and 131,072 tokens. What they send is counted *by the server*
+(``chat_text_server.testing.PromptCounter``): requests, request bytes and the prompt tokens of
+every request's messages by the server's own tokenizer, refused requests included. Then each
+version runs against the fault catalogue's window faults (``chat_text_testkit.mutations``:
+max_tokens not lowered or lowered one too far, one token of room refused, the full window accepted,
+prompt_too_long renamed, the truncation faults) at each window; a fault is caught when the run
+fails one of the fault's rules.
 
-"before" is the tree at ``--before REV`` (default: the last commit before the rule catalogue,
-whose default level the cost issue measured), extracted with ``git archive`` and run with this
-environment's dependencies.
+"old" is the tree at ``--old REV`` (default: ``a13c6f6``, the suite before the window work),
+extracted with ``git archive`` and run with this environment's dependencies; "new" is this
+checkout. The run fails (exit 1) when the new version sends more than ``3 W + 80,000``
+prompt tokens at any window, more than 4 MB at 131,072, or misses a fault the old one caught.
 
-    python scripts/bench_cost.py [--before REV] [--faults N|all] [--json PATH]
+    tox -e bench   # or: python scripts/bench_cost.py [--windows 512,8192]
+        [--faults N|all] [--old REV] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-cost-token-0123456789"  # noqa: S105 - a local benchmark server's token
-BEFORE = "5398751"
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-App = Callable[[Scope, Receive, Send], Awaitable[None]]
+MODEL = "chat-text-w"
+OLD = "a13c6f6"
+"""The suite before the window work: each near-window property built its own prompt."""
+WINDOWS = (512, 8_192, 32_768, 131_072)
+MAX_BYTES_AT_128K = 4_000_000
+WINDOW_RULES = frozenset(
+    {
+        "max_tokens_lowered_to_fit",
+        "context_window_boundary",
+        "prompt_too_long_when_kept_messages_overflow",
+        "usage_within_context_window",
+    }
+)
 
 
-@dataclass
-class Spent:
-    requests: int = 0
-    answers_200: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    request_bytes: int = 0
+def _fault_catalogue() -> tuple[Any, Any, Any]:
+    """The fault catalogue (``chat_text_testkit.mutations``, the test support tox installs): its
+    mutations, the reference server's name and the mutation server. The one import of it."""
+    from chat_text_testkit.mutations import MUTATIONS, REFERENCE, mutation_server
 
-
-class Counting:
-    """An ASGI app that counts what passes through to ``app``."""
-
-    def __init__(self, app: App) -> None:
-        self.app = app
-        self.spent = Spent()
-        self.lock = threading.Lock()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        size = 0
-        status = 0
-        content_type = ""
-        body = bytearray()
-
-        async def counting_receive() -> Message:
-            nonlocal size
-            message = await receive()
-            size += len(message.get("body", b""))
-            return message
-
-        async def counting_send(message: Message) -> None:
-            nonlocal status, content_type
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                content_type = dict(message.get("headers", [])).get(b"content-type", b"").decode()
-            elif message["type"] == "http.response.body":
-                body.extend(message.get("body", b""))
-            await send(message)
-
-        await self.app(scope, counting_receive, counting_send)
-        from chat_text_conformance.engine.cost import usage_of
-
-        prompt, completion = usage_of(status, content_type, bytes(body))
-        with self.lock:
-            self.spent.requests += 1
-            self.spent.request_bytes += size
-            self.spent.answers_200 += status == 200
-            self.spent.prompt_tokens += prompt
-            self.spent.completion_tokens += completion
+    return MUTATIONS, REFERENCE, mutation_server
 
 
 def _tree(rev: str, into: Path) -> Path:
     archive = into / "tree.tar"
     subprocess.run(
-        ["git", "archive", "--format=tar", "-o", str(archive), rev],
-        cwd=ROOT,
-        check=True,
+        ["git", "archive", "--format=tar", "-o", str(archive), rev], cwd=ROOT, check=True
     )
     with tarfile.open(archive) as tar:
         tar.extractall(into / "tree", filter="data")
     return into / "tree"
 
 
-def _cli(tree: Path | None, url: str, model: str, context: int, token: str = TOKEN) -> int:
+def _cli(
+    tree: Path | None, url: str, model: str, context: int, token: str, report: Path
+) -> tuple[int, set[str]]:
+    """Run one version's CLI; (exit code, the rules that failed)."""
     env = dict(os.environ)
-    if tree is not None:
+    if tree is not None:  # the old tree's packages first (the tests folder is not needed there)
         generated = tree / "generated"
         paths = [tree / "conformance", tree, generated / "python", generated]
         env["PYTHONPATH"] = os.pathsep.join(str(p) for p in paths)
@@ -116,89 +84,124 @@ def _cli(tree: Path | None, url: str, model: str, context: int, token: str = TOK
         sys.executable,
         "-m",
         "chat_text_conformance.cli",
-        "--base-url",
-        url,
-        "--token",
-        token,
-        "--model",
-        model,
-        "--context-length",
-        str(context),
-        "--seed",
-        "1",
-        "-q",
+        *("--base-url", url, "--token", token, "--model", model),
+        *("--context-length", str(context), "--seed", "1", "-q"),
+        *("--report-json", str(report)),
     ]
     proc = subprocess.run(
         command, env=env, capture_output=True, text=True, check=False, cwd=tree or ROOT
     )
-    return proc.returncode
+    failed: set[str] = set()
+    if report.exists():
+        data = json.loads(report.read_text(encoding="utf-8"))
+        failed = {r["name"] for r in data.get("results", []) if not r.get("ok", True)}
+        report.unlink()
+    return proc.returncode, failed
+
+
+def _quiet() -> None:
+    """uvicorn (which configures its loggers when a server starts) warns of every malformed
+    request the suite sends on purpose."""
+    logging.getLogger("uvicorn.error").setLevel(logging.ERROR)
+
+
+def _versions(old: Path) -> Iterator[tuple[str, Path | None]]:
+    yield "old", old
+    yield "new", None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--before", default=BEFORE, help=f"git revision (default {BEFORE})")
-    parser.add_argument("--faults", default="12", help="how many semantic faults, or 'all'")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument(
+        "--old", default=OLD, help=f"git revision of the old version (default {OLD})"
+    )
+    parser.add_argument("--windows", default=",".join(map(str, WINDOWS)))
+    parser.add_argument("--faults", default="all", help="how many window faults, or 'all'")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
+    windows = [int(w) for w in args.windows.split(",")]
 
-    from chat_text_conformance import Level
-    from chat_text_testkit.mutations import (  # the fault catalogue (test support, not shipped)
-        MUTATIONS,
-        REFERENCE,
-        mutation_server,
-    )
+    from chat_text_conformance.engine.cost import window_bound
 
     from chat_text_server import create_app
-    from chat_text_server.testing import running_server
+    from chat_text_server.testing import PromptCounter, running_server
 
-    results: dict[str, dict[str, Any]] = {}
+    mutations, reference, mutation_server = _fault_catalogue()
+    faults = [m for m in mutations if m.rules & WINDOW_RULES or m.name.startswith("truncation_")]
+    if args.faults != "all":
+        faults = faults[: int(args.faults)]
+    old_rev = args.old
+    rows: dict[str, dict[str, dict[str, Any]]] = {}
+    problems: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
-        before_tree = _tree(args.before, Path(tmp))
-        versions: dict[str, Path | None] = {"before": before_tree, "after": None}
-        for name, tree in versions.items():
-            counting = Counting(create_app([TOKEN]))
-            with running_server(counting, tokens=[TOKEN]) as url:
-                started = time.perf_counter()
-                code = _cli(tree, url, "chat-text-base", 8192)
-                wall = time.perf_counter() - started
-            results[name] = {**asdict(counting.spent), "exit_code": code, "wall_seconds": wall}
-            print(f"{name:<6} {json.dumps(results[name])}", flush=True)
-
-        faults = [m for m in MUTATIONS if m.level is Level.SEMANTIC]
-        if args.faults != "all":
-            faults = faults[:: max(1, len(faults) // int(args.faults))][: int(args.faults)]
-        caught = {name: 0 for name in versions}
-        with mutation_server(REFERENCE) as server:
-            for fault in faults:
-                row = []
-                for name, tree in versions.items():
-                    with server.mutated(fault):
-                        code = _cli(
-                            tree,
-                            server.base_url,
-                            server.model,
-                            server.context_length,
-                            server.token,
-                        )
-                    caught[name] += code == 1
-                    row.append(f"{name}={'caught' if code == 1 else f'MISSED (exit {code})'}")
-                print(f"  {fault.name:<40} {'  '.join(row)}", flush=True)
-    for name in versions:
-        results[name]["faults_caught"] = caught[name]
-        results[name]["faults_tried"] = len(faults)
+        old_tree = _tree(old_rev, Path(tmp))
+        report = Path(tmp) / "report.json"
+        print(f"old = {old_rev[:12]} (git archive), new = this checkout; faults: {len(faults)}")
+        for window in windows:
+            rows[str(window)] = {}
+            for name, tree in _versions(old_tree):
+                counter = PromptCounter(create_app([TOKEN], models={MODEL: window}))
+                with running_server(counter, tokens=[TOKEN]) as url:
+                    _quiet()
+                    started = time.perf_counter()
+                    code, _ = _cli(tree, url, MODEL, window, TOKEN, report)
+                    wall = time.perf_counter() - started
+                row = {**asdict(counter.received), "exit_code": code, "wall_seconds": wall}
+                rows[str(window)][name] = row
+            caught: dict[str, list[str]] = {"old": [], "new": []}
+            with mutation_server(reference, window=window) as server:
+                _quiet()
+                for fault in faults:
+                    for name, tree in _versions(old_tree):
+                        with server.mutated(fault):
+                            code, failed = _cli(
+                                tree, server.base_url, server.model, window, server.token, report
+                            )
+                        if code == 1 and failed & fault.rules:
+                            caught[name].append(fault.name)
+            for name in ("old", "new"):
+                rows[str(window)][name]["faults_caught"] = caught[name]
+                rows[str(window)][name]["faults_tried"] = len(faults)
+            new = rows[str(window)]["new"]
+            bound = window_bound(window)
+            if new["prompt_tokens"] > bound:
+                problems.append(f"W={window}: {new['prompt_tokens']} prompt tokens > {bound}")
+            if window == 131_072 and new["request_bytes"] > MAX_BYTES_AT_128K:
+                problems.append(f"W={window}: {new['request_bytes']} bytes > 4 MB")
+            lost = sorted(set(caught["old"]) - set(caught["new"]))
+            if lost:
+                problems.append(f"W={window}: the new version misses {lost}")
+            if new["exit_code"] != 0:
+                problems.append(
+                    f"W={window}: the new version's clean run exited {new['exit_code']}"
+                )
+            for name in ("old", "new"):
+                row = rows[str(window)][name]
+                print(
+                    f"W={window:>7} {name}: {row['requests']:>4} requests, "
+                    f"{row['prompt_tokens']:>9,} prompt tokens, {row['request_bytes']:>11,} "
+                    f"bytes, faults caught {len(row['faults_caught'])}/{len(faults)}, "
+                    f"exit {row['exit_code']}, {row['wall_seconds']:.1f}s",
+                    flush=True,
+                )
     print()
-    print(f"{'':<22}{'before':>12}{'after':>12}")
-    for key in ("requests", "answers_200", "prompt_tokens", "completion_tokens", "request_bytes"):
-        print(f"{key:<22}{results['before'][key]:>12}{results['after'][key]:>12}")
-    print(
-        f"{'wall seconds':<22}{results['before']['wall_seconds']:>12.1f}"
-        f"{results['after']['wall_seconds']:>12.1f}"
-    )
-    tried = len(faults)
-    print(f"{'faults caught':<22}{caught['before']:>9}/{tried:<2}{caught['after']:>9}/{tried}")
+    print("| window | version | requests | prompt tokens | bound 3W+80k | request bytes | faults |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+    for window in windows:
+        for name in ("old", "new"):
+            row = rows[str(window)][name]
+            print(
+                f"| {window:,} | {name} | {row['requests']:,} | {row['prompt_tokens']:,} | "
+                f"{window_bound(window):,} | {row['request_bytes'] / 1e6:.2f} MB | "
+                f"{len(row['faults_caught'])}/{len(faults)} |"
+            )
+    print()
+    print("faults: " + ", ".join(f.name for f in faults))
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    return 0
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    for problem in problems:
+        print(f"FAIL {problem}")
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

@@ -181,6 +181,17 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     run.add_argument(
+        "--dry-run",
+        "--estimate",
+        dest="dry_run",
+        action="store_true",
+        help=(
+            "print the requests, prompt tokens and request bytes the run is expected to send "
+            "(for --level, --max-examples and --context-length, or the embedded model's "
+            "window) and exit 0 without sending anything"
+        ),
+    )
+    run.add_argument(
         "--client",
         action="store_true",
         help="check the generated client and SDK instead of a server",
@@ -264,8 +275,52 @@ def _client_report(args: argparse.Namespace, seed: int, say: Any) -> RunReport:
     )
 
 
+_NOT_WITH_DRY_RUN = (
+    ("client", "--client"),
+    ("fail_fast", "--fail-fast"),
+    ("min_coverage", "--min-coverage"),
+    ("report_dir", "--report-dir"),
+    ("junit_xml", "--junit-xml"),
+    ("report_json", "--report-json"),
+)
+
+
+def _dry_run(args: argparse.Namespace, out: TextIO) -> int:
+    """``--dry-run``: what the run would send, from :func:`cost.estimate`; nothing is sent."""
+    from .engine.cost import estimate
+
+    for name, flag in _NOT_WITH_DRY_RUN:
+        if getattr(args, name) not in (None, False):
+            raise UsageError(f"--dry-run sends nothing, so {flag} has nothing to act on")
+    context = args.context_length
+    if context is None and args.base_url is None:
+        from chat_text_server.engine import MODELS
+
+        from .engine.embedded import DEFAULT_MODEL
+
+        model = args.model or DEFAULT_MODEL
+        if model not in MODELS:
+            raise UsageError(
+                f"the reference server has no model {model!r} (it has {sorted(MODELS)})"
+            )
+        context = MODELS[model]
+    expected = estimate(args.level, args.max_examples, context)
+    for line in expected.lines():
+        print(line, file=out)
+    if args.max_requests is not None or args.max_tokens is not None:
+        print(
+            "  a budget (--max-requests, --max-tokens) caps this: what it cannot afford is "
+            "reported not exercised, by rule id",
+            file=out,
+        )
+    return EXIT_OK
+
+
 def _execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .engine.runner import run
+
+    if args.dry_run:
+        return _dry_run(args, out)
 
     for option, path in (("--junit-xml", args.junit_xml), ("--report-json", args.report_json)):
         if path is not None and not Path(path).resolve().parent.is_dir():

@@ -1285,9 +1285,12 @@ class MutationServer:
 
 
 @contextlib.contextmanager
-def mutation_server(name: str = REFERENCE) -> Iterator[MutationServer]:
+def mutation_server(
+    name: str = REFERENCE, *, window: int | None = None
+) -> Iterator[MutationServer]:
     """One server on a free loopback port, ready to be mutated: the reference server
-    (``chat-text-mini``, its 512-token window) or the variant ``name`` (its first model)."""
+    (``chat-text-mini``, its 512-token window) or the variant ``name`` (its first model).
+    ``window``: that model's context window instead (e.g. 131,072, as most current models)."""
     from chat_text_server import create_app
     from chat_text_server.testing import running_server
 
@@ -1295,8 +1298,8 @@ def mutation_server(name: str = REFERENCE) -> Iterator[MutationServer]:
     faulted: Callable[[Mutation], ASGIApp | None]
     base: ASGIApp
     if name == REFERENCE:
-        base = create_app([token])
-        model, context = "chat-text-mini", 512
+        model, context = "chat-text-mini", 512 if window is None else window
+        base = create_app([token], models=None if window is None else {model: context})
 
         def faulted(mutation: Mutation) -> ASGIApp | None:
             return None
@@ -1307,8 +1310,11 @@ def mutation_server(name: str = REFERENCE) -> Iterator[MutationServer]:
         # Without the timing switches (latency, stream_delay): they slow every request and
         # make no fault easier or harder to see.
         variant = dataclasses.replace(VARIANTS[name], latency=0.0, stream_delay=0.0)
-        base = create_variant_app(variant, [token])
         model, context = next(iter(variant.models.items()))
+        if window is not None:
+            context = window
+            variant = dataclasses.replace(variant, models={model: window})
+        base = create_variant_app(variant, [token])
 
         def faulted(mutation: Mutation) -> ASGIApp | None:
             bugged = dataclasses.replace(variant, faults=frozenset({mutation.name}))

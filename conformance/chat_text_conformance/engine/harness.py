@@ -224,9 +224,9 @@ class Session:
         self.calibrated: tuple[int, float] | None = None
         """(prompt tokens of a 40-word :func:`question`, tokens per extra word), measured once."""
         self.calibration = threading.RLock()
-        self.near_window: dict[int, Any] = {}
-        """Prompts built to an exact size near the window, by size (built once per run: they
-        are the most expensive requests of a run)."""
+        self.near_window: dict[object, Any] = {}
+        """What the window properties share, built once per run (:mod:`.context`): the filler
+        calibration and the near-window edge (the most expensive requests of a run)."""
         """Set once a plain answer carried ``usage: null``: token counts are then read from
         streams, whose last chunk carries usage."""
 

@@ -269,6 +269,9 @@ def run(
     report.results.extend(_ordered(results, level))
     report.results.extend(properties)
     report.notes.extend(context.contradictions())
+    meter.cost.note_unexercised(
+        report.results, any("budget was spent" in note for note in outcome.notes)
+    )
     report.duration = time.monotonic() - started
     say(
         f"done in {report.duration:.1f}s: {report.cases} schemathesis request(s); rules: "

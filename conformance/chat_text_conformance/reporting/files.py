@@ -117,8 +117,10 @@ def _cost_properties(report: RunReport) -> list[tuple[str, str]]:
     pairs = [
         (f"cost.{key}", str(value))
         for key, value in data.items()
-        if key != "requests_by_phase" and value is not None
+        if key not in ("requests_by_phase", "unexercised_by_budget") and value is not None
     ]
+    if data["unexercised_by_budget"]:
+        pairs.append(("cost.unexercised_by_budget", ",".join(data["unexercised_by_budget"])))
     pairs += [
         (f"cost.requests.{phase}", str(count)) for phase, count in data["requests_by_phase"].items()
     ]
