@@ -107,175 +107,230 @@ def run(
     after the other, whatever ``workers``); the report says what was not run.
     """
     level = Level(level)
-
-    def say(line: str) -> None:
-        if progress is not None:
-            progress(line)
-
     started = time.monotonic()
     base_url, url_note = base_url_of(target.base_url)
     if base_url != target.base_url:
         target = dataclasses.replace(target, base_url=base_url)
-    in_process = (app if app is not None else target.app) is not None
+    app = app if app is not None else target.app
     pacer = pacer_for(
         workers,
-        in_process=in_process,
+        in_process=app is not None,
         max_rate=max_rate,
         max_wait=max_wait,
         deadline=None if max_time is None else started + 2 * max_time,
     )
-    threads = pacer.ceiling
-    report = RunReport(
-        target=f"{target.base_url} model={target.model}",
-        level=level.value,
-        seed=seed,
-        max_examples=max_examples,
-        base_url=target.base_url,
-        model=target.model,
-        workers=workers,
-        context_length=target.context_length,
-        started_at=time.time(),
+    state = _Run(
+        target, level, max_examples, seed, progress, max_time, app, fail_fast, pacer, started
     )
-    report.pacing = pacer.stats
+    state.open_report(workers, max_requests, max_tokens)
     if url_note is not None:
-        report.notes.append(url_note)
-        say(url_note)
-    coverage = SpecCoverage()
-    meter = Meter(max_requests, max_tokens, observers=(coverage.observe,))
-    report.cost = meter.cost
-    report.coverage = coverage
-    say(f"pre-flight: one valid request to {target.base_url} (model {target.model})")
-    probed = preflight(target, meter, pacer)
-    report.results.append(probed.result)
-    setup_error = probed.setup_error
-    if setup_error is not None:
-        report.setup_error = setup_error
-        report.duration = time.monotonic() - started
-        say(f"pre-flight failed: {setup_error}")
-        return report
+        state.report.notes.append(url_note)
+        state.say(url_note)
+    if not state.preflight():
+        return state.report
+    probed_auth = auth_probes(target, state.context, level, state.meter, pacer)
+    state.prepare(max_requests, max_tokens)
+    outcome, found = state.both_parts()
+    state.collect(outcome, found, probed_auth)
+    return state.report
 
-    context = checks.RunContext(
-        context_length=target.context_length, token=target.token, model=target.model
-    )
-    probed_auth = auth_probes(target, context, level, meter, pacer)
-    say(
-        f"schemathesis: all phases, max {max_examples} example(s) per phase, seed {seed}, "
-        f"{'adaptive, at most ' if pacer.adaptive else ''}{threads} request(s) in flight"
-    )
-    importlib.import_module("schemathesis")  # its import is start-up, not test time
 
-    prepared = prepare_schemathesis(
-        target,
-        level,
-        max_examples=max_examples,
-        seed=seed,
-        context=context,
-        app=app if app is not None else target.app,
-        meter=meter,
-        fail_fast=fail_fast,
-        pacer=pacer,
-        workers=threads,
-        split=max_requests is None and max_tokens is None,
-    )
-    if max_requests is not None or max_tokens is not None:
-        meter.limit(
-            "schemathesis",
-            None if max_requests is None else int(max_requests * SCHEMATHESIS_SHARE),
-            None if max_tokens is None else int(max_tokens * SCHEMATHESIS_SHARE),
+@dataclasses.dataclass
+class _Run:
+    """One run's settings and what it has gathered, step by step (:func:`run`)."""
+
+    target: Target
+    level: Level
+    max_examples: int
+    seed: int | None
+    progress: Callable[[str], None] | None
+    max_time: float | None
+    app: Any
+    fail_fast: bool
+    pacer: Pacer
+    started: float
+    report: RunReport = dataclasses.field(init=False)
+    meter: Meter = dataclasses.field(init=False)
+    context: checks.RunContext = dataclasses.field(init=False)
+    prepared: Any = None
+
+    @property
+    def threads(self) -> int:
+        return self.pacer.ceiling
+
+    def say(self, line: str) -> None:
+        if self.progress is not None:
+            self.progress(line)
+
+    def open_report(
+        self, workers: Workers, max_requests: int | None, max_tokens: int | None
+    ) -> None:
+        """The report, the meter (budgets) and the spec coverage the run fills."""
+        target = self.target
+        self.report = RunReport(
+            target=f"{target.base_url} model={target.model}",
+            level=self.level.value,
+            seed=self.seed,
+            max_examples=self.max_examples,
+            base_url=target.base_url,
+            model=target.model,
+            workers=workers,
+            context_length=target.context_length,
+            started_at=time.time(),
+        )
+        self.report.pacing = self.pacer.stats
+        coverage = SpecCoverage()
+        self.meter = Meter(max_requests, max_tokens, observers=(coverage.observe,))
+        self.report.cost = self.meter.cost
+        self.report.coverage = coverage
+        self.context = checks.RunContext(
+            context_length=target.context_length, token=target.token, model=target.model
         )
 
-    def schemathesis_part() -> SchemathesisOutcome:
+    def preflight(self) -> bool:
+        """One valid request first: ``False`` (the report says why) when the target is not one
+        the suite can judge."""
+        target = self.target
+        self.say(f"pre-flight: one valid request to {target.base_url} (model {target.model})")
+        probed = preflight(target, self.meter, self.pacer)
+        self.report.results.append(probed.result)
+        if probed.setup_error is None:
+            return True
+        self.report.setup_error = probed.setup_error
+        self.report.duration = time.monotonic() - self.started
+        self.say(f"pre-flight failed: {probed.setup_error}")
+        return False
+
+    def prepare(self, max_requests: int | None, max_tokens: int | None) -> None:
+        """schemathesis's engines built (its import is start-up, not test time) and its share
+        of the budgets set."""
+        self.say(
+            f"schemathesis: all phases, max {self.max_examples} example(s) per phase, seed "
+            f"{self.seed}, {'adaptive, at most ' if self.pacer.adaptive else ''}{self.threads} "
+            "request(s) in flight"
+        )
+        importlib.import_module("schemathesis")
+        budgeted = max_requests is not None or max_tokens is not None
+        self.prepared = prepare_schemathesis(
+            self.target,
+            self.level,
+            max_examples=self.max_examples,
+            seed=self.seed,
+            context=self.context,
+            app=self.app,
+            meter=self.meter,
+            fail_fast=self.fail_fast,
+            pacer=self.pacer,
+            workers=self.threads,
+            split=not budgeted,
+        )
+        if budgeted:
+            self.meter.limit(
+                "schemathesis",
+                None if max_requests is None else int(max_requests * SCHEMATHESIS_SHARE),
+                None if max_tokens is None else int(max_tokens * SCHEMATHESIS_SHARE),
+            )
+
+    def schemathesis_part(self) -> SchemathesisOutcome:
         began = time.monotonic()
         found = run_schemathesis(
-            target,
-            level,
-            max_examples=max_examples,
-            seed=seed,
-            context=context,
-            max_time=max_time,
-            app=app if app is not None else target.app,
-            workers=threads,
-            progress=progress,
-            prepared=prepared,
+            self.target,
+            self.level,
+            max_examples=self.max_examples,
+            seed=self.seed,
+            context=self.context,
+            max_time=self.max_time,
+            app=self.app,
+            workers=self.threads,
+            progress=self.progress,
+            prepared=self.prepared,
         )
-        report.schemathesis_seconds = time.monotonic() - began
+        self.report.schemathesis_seconds = time.monotonic() - began
         return found
 
-    def properties_part() -> PropertyOutcome:
-        if level is Level.SCHEMA:
+    def properties_part(self) -> PropertyOutcome:
+        if self.level is Level.SCHEMA:
             return PropertyOutcome()
-        say(f"properties: targeted hypothesis properties ({level.value} level)")
+        self.say(f"properties: targeted hypothesis properties ({self.level.value} level)")
 
         def on_result(item: CheckResult) -> None:
-            say(f"property {item.name}: {item.verdict} ({item.passed} passed)")
+            self.say(f"property {item.name}: {item.verdict} ({item.passed} passed)")
 
         return run_properties(
-            target,
-            level,
-            max_examples=max_examples,
-            seed=seed,
-            time_budget=max_time,
+            self.target,
+            self.level,
+            max_examples=self.max_examples,
+            seed=self.seed,
+            time_budget=self.max_time,
             on_result=on_result,
-            workers=threads,
-            context=context,
-            meter=meter,
-            fail_fast=fail_fast,
-            pacer=pacer,
+            workers=self.threads,
+            context=self.context,
+            meter=self.meter,
+            fail_fast=self.fail_fast,
+            pacer=self.pacer,
         )
 
-    if fail_fast:
-        outcome = schemathesis_part()
+    def both_parts(self) -> tuple[SchemathesisOutcome, PropertyOutcome]:
+        """schemathesis and the properties: one after the other (fail fast: the properties
+        only if schemathesis found nothing), or side by side when requests may overlap (a slow
+        server's latency overlaps)."""
+        if self.fail_fast:
+            return self._fail_fast()
+        if self.threads > 1:
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                pending = pool.submit(self.schemathesis_part)
+                found = self.properties_part()
+                return pending.result(), found
+        outcome = self.schemathesis_part()
+        return outcome, self.properties_part()
+
+    def _fail_fast(self) -> tuple[SchemathesisOutcome, PropertyOutcome]:
+        outcome = self.schemathesis_part()
         if any(result.failed for result in outcome.results.values()):
-            found = PropertyOutcome()
-            if level is not Level.SCHEMA:
+            if self.level is not Level.SCHEMA:
                 outcome.notes.append("fail fast: the properties were not run")
-        else:
-            found = properties_part()
-            if any(not r.ok for r in found.properties) or any(
-                not r.ok for r in found.responses.values()
-            ):
-                outcome.notes.append(
-                    "fail fast: the properties stopped at the first that failed (those after "
-                    "it were not run)"
-                )
-    elif threads > 1:
-        # independent parts: a slow server's latency overlaps
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            pending = pool.submit(schemathesis_part)
-            found = properties_part()
-            outcome = pending.result()
-    else:
-        outcome = schemathesis_part()
-        found = properties_part()
-    report.cases = outcome.cases
-    report.notes.extend(outcome.notes)
-    results = dict(outcome.results)
-    properties = found.properties
-    for name, extra in probed_auth.items():
-        if name in results:
-            results[name].merge(extra)
-        else:
-            results[name] = extra
-    for name, extra in found.responses.items():
-        if name in results:
-            results[name].merge(extra)
-        else:
-            results[name] = extra
-    if target.context_length is None and level is not Level.SCHEMA:
-        report.notes.append(
-            "the context length is unknown: the window-dependent rules were not exercised "
-            "(give --context-length)"
+            return outcome, PropertyOutcome()
+        found = self.properties_part()
+        if any(not r.ok for r in found.properties) or any(
+            not r.ok for r in found.responses.values()
+        ):
+            outcome.notes.append(
+                "fail fast: the properties stopped at the first that failed (those after "
+                "it were not run)"
+            )
+        return outcome, found
+
+    def collect(
+        self,
+        outcome: SchemathesisOutcome,
+        found: PropertyOutcome,
+        probed_auth: dict[str, CheckResult],
+    ) -> None:
+        """Every rule's result in catalogue order, the notes, the cost's unexercised rules."""
+        report = self.report
+        report.cases = outcome.cases
+        report.notes.extend(outcome.notes)
+        results = dict(outcome.results)
+        for extra in (probed_auth, found.responses):
+            for name, result in extra.items():
+                if name in results:
+                    results[name].merge(result)
+                else:
+                    results[name] = result
+        if self.target.context_length is None and self.level is not Level.SCHEMA:
+            report.notes.append(
+                "the context length is unknown: the window-dependent rules were not exercised "
+                "(give --context-length)"
+            )
+        report.results.extend(_ordered(results, self.level))
+        report.results.extend(found.properties)
+        report.notes.extend(self.context.contradictions())
+        self.meter.cost.note_unexercised(
+            report.results, any("budget was spent" in note for note in outcome.notes)
         )
-    report.results.extend(_ordered(results, level))
-    report.results.extend(properties)
-    report.notes.extend(context.contradictions())
-    meter.cost.note_unexercised(
-        report.results, any("budget was spent" in note for note in outcome.notes)
-    )
-    report.duration = time.monotonic() - started
-    say(
-        f"done in {report.duration:.1f}s: {report.cases} schemathesis request(s); rules: "
-        f"{report.passed} passed, {report.failed} failed, {report.not_exercised} not exercised, "
-        f"{report.inconclusive} inconclusive"
-    )
-    return report
+        report.duration = time.monotonic() - self.started
+        self.say(
+            f"done in {report.duration:.1f}s: {report.cases} schemathesis request(s); rules: "
+            f"{report.passed} passed, {report.failed} failed, {report.not_exercised} not "
+            f"exercised, {report.inconclusive} inconclusive"
+        )
