@@ -72,6 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
             "every answer judged, latency figures and SLOs: 'chat-text-conformance load --help')"
         ),
     )
+    _target_options(parser)
+    run = parser.add_argument_group("run")
+    _run_options(run)
+    _pacing_options(run)
+    _scope_options(run)
+    _output_options(parser)
+    return parser
+
+
+def _target_options(parser: argparse.ArgumentParser) -> None:
+    """Which server, token, model and window."""
     target = parser.add_argument_group("target")
     target.add_argument("--base-url", help="server base URL, e.g. http://127.0.0.1:8000")
     target.add_argument(
@@ -87,7 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_int,
         help="the model's context window in tokens (enables the window-dependent checks)",
     )
-    run = parser.add_argument_group("run")
+
+
+def _run_options(run: argparse._ArgumentGroup) -> None:
+    """Level, examples, seed and time limits."""
     run.add_argument(
         "--level",
         choices=[level.value for level in Level],
@@ -124,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
             "faster) or, with --no-in-process, over its loopback port like everything else"
         ),
     )
+
+
+def _pacing_options(run: argparse._ArgumentGroup) -> None:
+    """Requests in flight, a rate cap, and the wait budget for busy answers."""
     run.add_argument(
         "--workers",
         type=workers_type,
@@ -153,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
             "inconclusive evidence, never a failure"
         ),
     )
+
+
+def _scope_options(run: argparse._ArgumentGroup) -> None:
+    """What the run may spend and what it must reach (fail fast, budgets, coverage, dry run),
+    or the client instead of a server."""
     run.add_argument(
         "--fail-fast",
         action="store_true",
@@ -196,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="check the generated client and SDK instead of a server",
     )
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    """The catalogue listing and the report files."""
     out = parser.add_argument_group("output")
     out.add_argument(
         "--list-checks",
@@ -220,7 +247,6 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report")
     out.add_argument("--report-json", metavar="PATH", help="write a JSON report")
     out.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
-    return parser
 
 
 @contextlib.contextmanager
