@@ -47,7 +47,6 @@ from .target import Level, Target, tls_context
 
 __all__ = [
     "GROUP",
-    "PROPERTIES",
     "STREAM_MAX_BYTES",
     "STREAM_MAX_EVENTS",
     "Answer",
@@ -465,9 +464,6 @@ class Property:
     statement: str
 
 
-PROPERTIES: list[Property] = []
-
-
 def prop(
     statement: str,
     *,
@@ -482,7 +478,6 @@ def prop(
         declare(
             fn.__name__, statement_text, level=level, kind="property", sources=sources, check=fn
         )
-        PROPERTIES.append(Property(fn.__name__, level, fn, statement_text))
         return fn
 
     return register

@@ -765,105 +765,126 @@ def run_schemathesis(
 ) -> SchemathesisOutcome:
     """All schemathesis phases (examples, coverage, fuzzing; positive and negative data) with
     every built-in check, plus the per-response rules at the semantic and strict levels."""
-
-    def say(line: str) -> None:
-        if progress is not None:
-            progress(line)
-
-    def redact(text: str) -> str:
-        return redact_token(text, target.token)
-
     if prepared is None:
         prepared = prepare_schemathesis(
             target, level, max_examples=max_examples, seed=seed, context=context, app=app
         )
-    state, streams = prepared.state, prepared.engines
-    outcome = SchemathesisOutcome()
-    started = time.monotonic()
-    running: list[Any] = []
-    lock = threading.Lock()
+    run = _EngineRun(target, prepared, progress)
+    if prepared.meter is not None:
+        prepared.meter.on_spent("schemathesis", run.budget_spent)
     # schemathesis's own ``max-time`` is a budget it fills (fuzzing repeats until it is spent);
     # this is a cap instead: past the deadline the engines are told to stop after the requests
     # in flight (each bounded by the request timeout).
     watchdog = None
-    expired = threading.Event()
-
-    def expire() -> None:
-        expired.set()
-        with lock:
-            for stream in running:
-                stream.stop()
-
-    def failed() -> bool:
-        with state.lock:
-            return any(result.failed for result in state.results.values())
-
-    def shard(item: tuple[str, Any]) -> None:
-        label, engine = item
-        if expired.is_set() or (prepared.fail_fast and failed()):
-            return
-        stream = engine.execute()
-        with lock:
-            running.append(stream)
-
-        def labelled(line: str) -> None:
-            say(line.replace("schemathesis:", f"schemathesis ({label} data):", 1))
-
-        _consume(stream, outcome, state, labelled, redact, started, target)
-        if prepared.fail_fast and failed():
-            with lock:
-                for other in running:
-                    other.stop()
-
-    if prepared.meter is not None:
-
-        def budget_spent() -> None:
-            if not expired.is_set():
-                outcome.notes.append(
-                    "schemathesis stopped when its share of the budget was spent "
-                    "(after the requests in flight)"
-                )
-            expire()
-
-        prepared.meter.on_spent("schemathesis", budget_spent)
     if max_time is not None:
-        watchdog = threading.Timer(max_time, expire)
+        watchdog = threading.Timer(max_time, run.expire)
         watchdog.daemon = True
         watchdog.start()
     try:
         if workers > 1:
-            with ThreadPoolExecutor(max_workers=len(streams)) as pool:
-                list(pool.map(shard, streams))
+            with ThreadPoolExecutor(max_workers=len(prepared.engines)) as pool:
+                list(pool.map(run.shard, prepared.engines))
         else:
-            for engine in streams:
-                shard(engine)
+            for engine in prepared.engines:
+                run.shard(engine)
     finally:
         if watchdog is not None:
             watchdog.cancel()
             watchdog.join()
-    if (
-        expired.is_set()
-        and max_time is not None
-        and not any("budget was spent" in note for note in outcome.notes)
-    ):
-        outcome.notes.append(f"schemathesis stopped at its time budget ({max_time:g}s)")
-    if prepared.fail_fast and failed():
-        outcome.notes.append(
-            "fail fast: schemathesis stopped after the test scenario of its first failed check "
-            "(the requests it had not sent yet were not sent, nor their checks run)"
+    return run.finish(max_time)
+
+
+class _EngineRun:
+    """The engines of one schemathesis part as they run: what is running (to stop it at the
+    time cap, when the budget is spent, or on the first failure with fail-fast) and the
+    outcome they fill."""
+
+    def __init__(
+        self,
+        target: Target,
+        prepared: PreparedSchemathesis,
+        progress: Callable[[str], None] | None,
+    ) -> None:
+        self.target = target
+        self.prepared = prepared
+        self.progress = progress
+        self.outcome = SchemathesisOutcome()
+        self.started = time.monotonic()
+        self.running: list[Any] = []
+        self.lock = threading.Lock()
+        self.expired = threading.Event()
+
+    def expire(self) -> None:
+        self.expired.set()
+        self._stop_all()
+
+    def _stop_all(self) -> None:
+        with self.lock:
+            for stream in self.running:
+                stream.stop()
+
+    def budget_spent(self) -> None:
+        if not self.expired.is_set():
+            self.outcome.notes.append(
+                "schemathesis stopped when its share of the budget was spent "
+                "(after the requests in flight)"
+            )
+        self.expire()
+
+    def failed(self) -> bool:
+        state = self.prepared.state
+        with state.lock:
+            return any(result.failed for result in state.results.values())
+
+    def shard(self, item: tuple[str, Any]) -> None:
+        """Run one engine (its label: the data it generates) to its end."""
+        label, engine = item
+        fail_fast = self.prepared.fail_fast
+        if self.expired.is_set() or (fail_fast and self.failed()):
+            return
+        stream = engine.execute()
+        with self.lock:
+            self.running.append(stream)
+
+        def labelled(line: str) -> None:
+            if self.progress is not None:
+                self.progress(line.replace("schemathesis:", f"schemathesis ({label} data):", 1))
+
+        def redact(text: str) -> str:
+            return redact_token(text, self.target.token)
+
+        _consume(
+            stream, self.outcome, self.prepared.state, labelled, redact, self.started, self.target
         )
-    for name, result in state.results.items():
-        outcome.results[name] = result
-    if prepared.meter is not None:
-        # the few requests schemathesis sends outside a test case (its auth and media-type
-        # probes) do not reach the after_call hook; they are counted from its own record
-        seen = sum(
-            count
-            for phase, count in prepared.meter.cost.requests.items()
-            if phase.startswith("schemathesis ")
-        )
-        prepared.meter.add("schemathesis probes", outcome.cases - seen)
-    return outcome
+        if fail_fast and self.failed():
+            self._stop_all()
+
+    def finish(self, max_time: float | None) -> SchemathesisOutcome:
+        """The outcome: why it stopped early (time, fail-fast), every rule's result, and the
+        requests schemathesis sent outside a test case counted."""
+        outcome, prepared = self.outcome, self.prepared
+        if (
+            self.expired.is_set()
+            and max_time is not None
+            and not any("budget was spent" in note for note in outcome.notes)
+        ):
+            outcome.notes.append(f"schemathesis stopped at its time budget ({max_time:g}s)")
+        if prepared.fail_fast and self.failed():
+            outcome.notes.append(
+                "fail fast: schemathesis stopped after the test scenario of its first failed "
+                "check (the requests it had not sent yet were not sent, nor their checks run)"
+            )
+        outcome.results.update(prepared.state.results)
+        if prepared.meter is not None:
+            # the few requests schemathesis sends outside a test case (its auth and media-type
+            # probes) do not reach the after_call hook; they are counted from its own record
+            seen = sum(
+                count
+                for phase, count in prepared.meter.cost.requests.items()
+                if phase.startswith("schemathesis ")
+            )
+            prepared.meter.add("schemathesis probes", outcome.cases - seen)
+        return outcome
 
 
 def _consume(

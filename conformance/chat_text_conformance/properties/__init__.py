@@ -36,7 +36,6 @@ from . import prompt, context as window, fields, validation, streaming  # noqa: 
 # isort: on
 from ..engine.harness import (
     GROUP,
-    PROPERTIES,
     Inconclusive,
     Ledger,
     NotExercised,
@@ -49,7 +48,7 @@ from ..engine.harness import (
     _Reported,
 )
 
-__all__ = ["PROPERTIES", "Property", "PropertyOutcome", "run_properties"]
+__all__ = ["Property", "PropertyOutcome", "run_properties"]
 
 
 @dataclass
@@ -96,13 +95,7 @@ def run_properties(
         context = checks.RunContext(
             context_length=target.context_length, token=target.token, model=target.model
         )
-    wanted = {r.id for r in checks.catalogue(kind="property", level=level)}
-    by_name = {p.name: p for p in PROPERTIES}
-    selected = [
-        by_name[r.id]
-        for r in checks.catalogue(kind="property")
-        if r.id in wanted and (only is None or r.id in only)
-    ]
+    selected = _selected(level, only)
     deadline = None if time_budget is None else time.monotonic() + time_budget
     session = Session(target, deadline, workers=workers, meter=meter, pacer=pacer)
     ledger = Ledger(level, target.base_url)
@@ -126,28 +119,56 @@ def run_properties(
         outcome.requests = session.sent
         return outcome
     try:
-        for position, item in enumerate(selected):
-            if meter is not None:
-                # an equal part of what is left, so a cheap property leaves more to the next
-                requests, tokens = meter.left()
-                still = len(selected) - position
-                meter.limit(
-                    f"property {item.name}",
-                    None if requests is None else requests // still,
-                    None if tokens is None else tokens // still,
-                )
-            run = start(item)
-            _run_one(run, item)
-            outcome.properties.append(run.result)
-            if on_result is not None:
-                on_result(run.result)
-            if fail_fast and (not run.result.ok or any(not r.ok for r in ledger.results.values())):
-                break
+        outcome.properties = _one_after_another(
+            selected, start, meter, on_result, ledger if fail_fast else None
+        )
     finally:
         session.close()
     outcome.responses = ledger.results
     outcome.requests = session.sent
     return outcome
+
+
+def _selected(level: Level, only: Sequence[str] | None) -> list[Property]:
+    """The properties of ``level`` (or those of them named in ``only``), in catalogue order:
+    each is its rule of the catalogue (kind ``property``) and the code the rule carries."""
+    return [
+        Property(rule.id, rule.level, rule.check, rule.statement)
+        for rule in checks.catalogue(kind="property", level=level)
+        if rule.check is not None and (only is None or rule.id in only)
+    ]
+
+
+def _one_after_another(
+    selected: Sequence[Property],
+    start: Callable[[Property], PropertyRun],
+    meter: Meter | None,
+    on_result: Callable[[CheckResult], None] | None,
+    fail_fast: Ledger | None,
+) -> list[CheckResult]:
+    """Each property in turn, held to an equal part of what is left of the budget (a cheap
+    property leaves more to the next); with ``fail_fast`` (the run's ledger), stop after the
+    first property or per-response rule that fails."""
+    results: list[CheckResult] = []
+    for position, item in enumerate(selected):
+        if meter is not None:
+            requests, tokens = meter.left()
+            still = len(selected) - position
+            meter.limit(
+                f"property {item.name}",
+                None if requests is None else requests // still,
+                None if tokens is None else tokens // still,
+            )
+        run = start(item)
+        _run_one(run, item)
+        results.append(run.result)
+        if on_result is not None:
+            on_result(run.result)
+        if fail_fast is not None and (
+            not run.result.ok or any(not r.ok for r in fail_fast.results.values())
+        ):
+            break
+    return results
 
 
 def _side_by_side(
