@@ -13,11 +13,8 @@ from chat_text_conformance.catalogue import catalogue
 from chat_text_conformance.checks import RESPONSE_RULES
 from chat_text_conformance.checks.builtins import documented_refusal
 from chat_text_conformance.engine.runner import PREFLIGHT_CHECK
-from chat_text_conformance.engine.schemathesis_adapter import (
-    adapt_spec,
-    pin_model,
-    run_schemathesis,
-)
+from chat_text_conformance.engine.schemathesis_adapter import run_schemathesis
+from chat_text_conformance.engine.spec import adapt_spec, pin_model
 from chat_text_testkit.variant_server import VARIANTS, running_variant
 
 from chat_text_server import create_app

@@ -105,7 +105,7 @@ class CheckFailure:
 def _operation() -> Any:
     """The operation, loaded once from the spec as the suite's engines read it (the stream's
     per-event schema), with a config of its own (no ``schemathesis.toml`` from the folder)."""
-    from .engine.schemathesis_adapter import adapt_spec
+    from .engine.spec import adapt_spec
 
     schema = schemathesis.openapi.from_dict(
         adapt_spec(chat_text_spec.load_spec()), config=SchemathesisConfig.from_dict({})

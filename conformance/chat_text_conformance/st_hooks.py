@@ -8,7 +8,7 @@ It makes a plain ``st run`` apply the suite's rules:
 * every generated request is pinned to ``$CHAT_TEXT_MODEL`` (default: the model of the spec's
   first request example) through ``map_case`` (the coverage phase ignores ``map_body``);
 * the stream response schema is read per event, and the spec's request examples name
-  ``$CHAT_TEXT_MODEL`` (see :func:`schemathesis_adapter.adapt_spec`);
+  ``$CHAT_TEXT_MODEL`` (see :func:`engine.spec.adapt_spec`);
 * a valid request refused for a documented reason (``400 prompt_too_long``, ``413``) is not a
   ``positive_data_acceptance`` failure;
 * ``$CHAT_TEXT_API_KEY`` (or its old name ``$CHAT_TEXT_TOKEN``), when set, is sent as the
@@ -33,13 +33,8 @@ import chat_text_spec
 
 from . import checks
 from .checks.builtins import documented_refusal
-from .engine.schemathesis_adapter import (
-    ADAPTED_MARK,
-    SchemathesisRun,
-    adapt_spec,
-    pin_model,
-    register_checks,
-)
+from .engine.schemathesis_adapter import SchemathesisRun, register_checks
+from .engine.spec import ADAPTED_MARK, adapt_spec, pin_model
 from .engine.target import TOKEN_ENV, token_from_env
 
 __all__ = ["MODEL_ENV", "TOKEN_ENV", "default_model"]

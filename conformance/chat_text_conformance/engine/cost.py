@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..checks import Exchange
+    from ..checks.exchange import Exchange
 
 __all__ = ["SCHEMATHESIS_SHARE", "Cost", "Estimate", "Meter", "estimate", "window_bound"]
 
@@ -117,7 +117,7 @@ def usage_of(status: int, content_type: str, body: bytes) -> tuple[int, int]:
     """(prompt, completion) tokens a 200 answer reports; (0, 0) without usage."""
     if status != 200:
         return 0, 0
-    from ..checks import Exchange, media_type
+    from ..checks.exchange import Exchange, media_type
 
     return _usage(Exchange(None, status, media_type(content_type), body))
 
@@ -245,7 +245,7 @@ class Meter:
 
         ``request`` (the JSON body sent) and ``headers`` (the response's) complete the exchange
         the :attr:`observers` see."""
-        from ..checks import Exchange, media_type
+        from ..checks.exchange import Exchange, media_type
 
         exchange = Exchange(
             request,
