@@ -254,6 +254,7 @@ def _target(args: argparse.Namespace) -> Iterator[Target]:
     if args.base_url is None:
         if args.token or args.context_length:
             raise UsageError("--token and --context-length need --base-url")
+        # lazy: the reference server (~0.2 s of imports) only when no --base-url is given
         from .engine.embedded import DEFAULT_MODEL, embedded
 
         try:
@@ -284,6 +285,7 @@ def _target(args: argparse.Namespace) -> Iterator[Target]:
 
 
 def _client_report(args: argparse.Namespace, seed: int, say: Any) -> RunReport:
+    # lazy: hypothesis and the generated client (~0.5 s of imports) only for --client
     from .clients import sdk as client_conformance
 
     say("client: the generated client and the SDK against generated bodies")
@@ -313,6 +315,7 @@ _NOT_WITH_DRY_RUN = (
 
 def _dry_run(args: argparse.Namespace, out: TextIO) -> int:
     """``--dry-run``: what the run would send, from :func:`cost.estimate`; nothing is sent."""
+    # lazy: the cost model reads the rule modules (--help: 0.13 s with them, 0.07 s without)
     from .engine.cost import estimate
 
     for name, flag in _NOT_WITH_DRY_RUN:
@@ -320,6 +323,7 @@ def _dry_run(args: argparse.Namespace, out: TextIO) -> int:
             raise UsageError(f"--dry-run sends nothing, so {flag} has nothing to act on")
     context = args.context_length
     if context is None and args.base_url is None:
+        # lazy: the reference server's models (~0.2 s of imports) only without --base-url
         from chat_text_server.engine import MODELS
 
         from .engine.embedded import DEFAULT_MODEL
@@ -343,6 +347,8 @@ def _dry_run(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    # lazy: schemathesis, hypothesis and the properties (~0.7 s of imports): --help,
+    # --list-checks, --dry-run and the subcommands do without them
     from .engine.runner import run
 
     if args.dry_run:
@@ -423,8 +429,8 @@ _PREMISES = {
 
 def levels_markdown() -> str:
     """What each level runs, counted from the catalogue (the README's level table)."""
+    # lazy: the rule modules (~0.6 s with the properties') only for the listings
     from .catalogue import catalogue
-    from .engine.target import Level
 
     lines = [
         "| level | rules it runs | premise |",
@@ -442,7 +448,7 @@ def levels_markdown() -> str:
 
 def catalogue_markdown() -> str:
     """The rule catalogue as the README's Markdown table (checked for drift by the tests)."""
-    from .catalogue import catalogue
+    from .catalogue import catalogue  # lazy: as in levels_markdown
 
     lines = [
         "| rule | level | kind | what must hold | source |",
@@ -464,7 +470,7 @@ def catalogue_markdown() -> str:
 
 def list_checks(output_format: str, out: TextIO) -> None:
     """The rule catalogue, as text (one block per rule) or JSON."""
-    from .catalogue import catalogue
+    from .catalogue import catalogue  # lazy: as in levels_markdown
 
     rules = catalogue()
     if output_format == "json":
@@ -488,6 +494,7 @@ def _prepare_report_dir(folder: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
+    # lazy: each subcommand imports what it runs and no other's (locust alone is ~0.7 s)
     if arguments[:1] == ["replay"]:
         from .replay import main as replay_main
 

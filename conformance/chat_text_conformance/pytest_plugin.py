@@ -23,9 +23,10 @@ import pytest
 
 from ._argtypes import workers as workers_type
 from .engine.pacing import DEFAULT_MAX_WAIT
+from .engine.target import Level, Target, token_from_env
+from .reporting.summary import citation, verdict_text
 
 if TYPE_CHECKING:
-    from .engine.target import Target
     from .reporting.results import CheckResult, RunReport
 
 _TOKEN_ENV = "CHAT_TEXT_API_KEY"  # noqa: S105 - the name of an env var, not a token
@@ -79,8 +80,9 @@ def _enabled(config: pytest.Config) -> bool:
 
 @contextlib.contextmanager
 def _target(config: pytest.Config) -> Iterator[Target]:
+    # lazy: pytest loads this plugin in every session (autoload); the reference server (~0.2 s)
+    # and the suite's engines (~0.7 s) are imported only by a session that runs conformance
     from .engine.embedded import DEFAULT_MODEL, embedded
-    from .engine.target import Target, token_from_env
 
     timeout = float(config.getoption("--chat-text-request-timeout"))
     base_url = config.getoption("--chat-text-base-url")
@@ -116,8 +118,6 @@ class ConformanceCheckItem(pytest.Item):
         self.setup_error = setup_error
 
     def runtest(self) -> None:
-        from .reporting.summary import verdict_text
-
         if self.setup_error is not None:
             raise ConformanceCheckFailed(self.setup_error)
         assert self.result is not None
@@ -128,8 +128,6 @@ class ConformanceCheckItem(pytest.Item):
 
     @staticmethod
     def _describe(result: CheckResult) -> str:
-        from .reporting.summary import citation
-
         lines = [f"{result.name}: failed {result.failed} time(s), passed {result.passed}"]
         lines += citation(result.name)
         for failure in result.failures:
@@ -152,8 +150,7 @@ class ConformanceCheckItem(pytest.Item):
 
 
 def _run_suite(config: pytest.Config) -> RunReport:
-    from .engine.runner import run
-    from .engine.target import Level
+    from .engine.runner import run  # lazy: see _target
 
     reporter = config.pluginmanager.get_plugin("terminalreporter")
 

@@ -41,7 +41,7 @@ from .engine.pacing import Pacer, is_busy
 from .engine.target import TOKEN_ENV, Level, Target, token_from_env
 from .reporting.reproducer import curl_command
 from .reporting.results import TOKEN_PLACEHOLDER, RequestRecord, redact_token
-from .reporting.summary import citation
+from .reporting.summary import REPORT_FILE, citation
 
 __all__ = [
     "ReplayError",
@@ -134,8 +134,6 @@ class _Settings:
 def load_report(path: str | Path) -> tuple[dict[str, Any], Path | None]:
     """The JSON report at ``path`` (a file, or a folder holding ``report.json``) and the folder
     its body files live in."""
-    from .reporting.files import REPORT_FILE
-
     where = Path(path)
     if where.is_dir():
         folder: Path | None = where
@@ -305,6 +303,7 @@ def _replay_property(settings: _Settings, name: str, then: str) -> Replayed:
     if not settings.model:
         case.verdict, case.detail = NOT_REPLAYABLE, "the report names no model"
         return case
+    # lazy: hypothesis and the properties (~0.5 s of imports) only to replay a property
     from .properties import run_properties
 
     target = Target(

@@ -32,6 +32,7 @@ import schemathesis
 import chat_text_spec
 
 from . import checks
+from ._internals import RejectedPositiveData
 from .checks.builtins import documented_refusal
 from .engine.schemathesis_adapter import SchemathesisRun, register_checks
 from .engine.spec import ADAPTED_MARK, adapt_spec, pin_model
@@ -113,8 +114,6 @@ def _error_code(response: Any) -> str | None:
 def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
     """schemathesis's own positive_data_acceptance runs in ``st run``: a refusal the documents
     allow (the rule's own exceptions, ``checks.builtins.documented_refusal``) is not one."""
-    from ._internals import RejectedPositiveData
-
     if not isinstance(failure, RejectedPositiveData):
         return True
     status = int(getattr(response, "status_code", 0))

@@ -15,7 +15,7 @@ from chat_text_spec.sse import SSEDecodeError, SSEDecoder
 
 from ..engine.target import Level
 from .exchange import CheckFailed, Exchange, NotApplicable, ParsedStream
-from .registry import get
+from .registry import get, runs_at
 
 __all__ = ["UNSET", "ChunkWatch", "StreamJudge", "choices", "fold", "watched", "watches"]
 
@@ -60,8 +60,6 @@ def watched(rule_id: str) -> Callable[[type[W]], type[W]]:
 
 def watches(level: Level) -> dict[str, type[ChunkWatch]]:
     """The chunk watches of the rules that run at ``level``, by rule id."""
-    from .registry import runs_at
-
     return {rid: cls for rid, cls in _WATCHES.items() if runs_at(get(rid), level)}
 
 

@@ -184,7 +184,7 @@ class SpecSchemas:
             },
             "components": {"schemas": self.components["schemas"]},
         }
-        from schemathesis.config import SchemathesisConfig
+        from schemathesis.config import SchemathesisConfig  # lazy: as in __init__
 
         # an explicit config: without one, schemathesis reads a schemathesis.toml from the
         # working folder (this repository's loads the st run hooks, whose global auth and

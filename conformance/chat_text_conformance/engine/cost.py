@@ -30,10 +30,9 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from ..checks.exchange import Exchange
+from ..checks.exchange import Exchange, media_type
 
 __all__ = ["SCHEMATHESIS_SHARE", "Cost", "Estimate", "Meter", "estimate", "window_bound"]
 
@@ -117,7 +116,6 @@ def usage_of(status: int, content_type: str, body: bytes) -> tuple[int, int]:
     """(prompt, completion) tokens a 200 answer reports; (0, 0) without usage."""
     if status != 200:
         return 0, 0
-    from ..checks.exchange import Exchange, media_type
 
     return _usage(Exchange(None, status, media_type(content_type), body))
 
@@ -245,7 +243,6 @@ class Meter:
 
         ``request`` (the JSON body sent) and ``headers`` (the response's) complete the exchange
         the :attr:`observers` see."""
-        from ..checks.exchange import Exchange, media_type
 
         exchange = Exchange(
             request,

@@ -7,6 +7,10 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from chat_text_server import create_app
+from chat_text_server.engine import MODELS
+from chat_text_server.testing import running_server
+
 from .target import Target
 
 __all__ = ["DEFAULT_MODEL", "embedded"]
@@ -27,10 +31,6 @@ def embedded(
     the properties (streaming included) always go over the loopback port. The server stops
     when the block ends. Raises ``LookupError`` for a model the reference server does not serve.
     """
-    from chat_text_server import create_app
-    from chat_text_server.engine import MODELS
-    from chat_text_server.testing import running_server
-
     if model not in MODELS:
         raise LookupError(f"the reference server has no model {model!r} (it has {sorted(MODELS)})")
     token = secrets.token_urlsafe(24)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import importlib
 import json
 import pkgutil
@@ -30,6 +31,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import schemathesis
+from schemathesis.config import SchemathesisConfig
+from schemathesis.engine import StopReason, events, from_schema
 
 import chat_text_spec
 
@@ -311,8 +314,6 @@ def register_checks(
     ``fallback`` makes the state for a schema no run was attached to (``st run`` with the
     hooks). Returns the registered names.
     """
-    import schemathesis
-
     wanted = [r for r in checks.PER_RESPONSE_RULES if builtins or r.kind == "response"]
     with _REGISTER_LOCK:
         for rule in wanted:
@@ -481,8 +482,6 @@ def partitions(workers: int) -> int:
 def partition_of(case: Any, parts: int) -> int:
     """Which of ``parts`` engines sends ``case``: a hash of what the request carries (stable
     across processes and engines, unlike ``hash()``)."""
-    import hashlib
-
     headers = sorted((str(k).lower(), str(v)) for k, v in (case.headers or {}).items())
     text = json.dumps(
         [case.method, case.path, headers, case.query, case.body], sort_keys=True, default=repr
@@ -512,8 +511,6 @@ def vary_legal_encoding(case: Any) -> Any:
     of the case (the same choice in every run and engine): a Content-Type of
     :data:`LEGAL_CONTENT_TYPES`, and in a fifth of them the integer fields as integral floats
     (``64.0``: an integer to JSON Schema, so to the spec)."""
-    import hashlib
-
     if not isinstance(case.body, dict):
         return case
     text = json.dumps(case.body, sort_keys=True, default=repr)
@@ -552,9 +549,6 @@ def prepare_schemathesis(
     shards not started yet do not start. ``pacer``: every HTTP request is sent through it.
     ``split=False`` keeps one engine per shard whatever ``workers`` (a budgeted run: a small
     share spread over many engines would stop each before its first scenario is judged)."""
-    import schemathesis
-    from schemathesis.config import SchemathesisConfig
-    from schemathesis.engine import from_schema
 
     _import_ahead()
     register_checks()
@@ -810,8 +804,6 @@ def _consume(
     started: float,
     target: Target,
 ) -> None:
-    from schemathesis.engine import StopReason, events
-
     phase_cases = 0
     phase_failures = 0
     for event in stream:

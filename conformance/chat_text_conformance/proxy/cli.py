@@ -17,8 +17,10 @@ from urllib.parse import urlsplit
 
 from .._argtypes import positive_float, positive_int, report_dir_problem
 from ..engine.target import Level
+from ..reporting import files as reports
 from ..reporting.results import TOKEN_PLACEHOLDER
 from .app import ProxySettings, ValidationProxy
+from .server import bind, recording_signals, serve, url_of
 
 __all__ = ["DEFAULT_LISTEN", "DEFAULT_REPORT_DIR", "build_parser", "main"]
 
@@ -177,16 +179,11 @@ def scrub_folder(folder: Path, proxy: ValidationProxy) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .server import recording_signals
-
     with recording_signals() as received:
         return _run(args, out, err, received)
 
 
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO, received: list[int]) -> int:
-    from ..reporting import files as reports
-    from .server import bind, serve, url_of
-
     upstream = check_upstream(args.upstream)
     host, port = parse_listen(args.listen)
     folder = Path(args.report_dir)

@@ -14,6 +14,8 @@ exchange: the report lists them as not exercised, with that reason.
 
 from __future__ import annotations
 
+import orjson
+
 import chat_text_spec
 
 from .. import checks
@@ -58,8 +60,6 @@ def warm_up(level: Level) -> None:
     """Compile every validator and load every module the judging needs, by judging the spec's
     own examples (a plain answer and a stream) once: so the first real exchange is not slowed
     by it."""
-    import orjson
-
     operation = chat_text_spec.operation()
     request = orjson.dumps(
         {"model": "m", "messages": [{"role": "user", "content": "x"}], "stream": True}

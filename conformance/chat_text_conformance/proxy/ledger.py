@@ -16,7 +16,9 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 
 from .. import checks
+from ..catalogue import catalogue
 from ..checks import CheckFailed, Outcome
+from ..checks.builtins import PREFLIGHT
 from ..engine.cost import Meter
 from ..engine.pacing import PacingStats, is_busy, retry_delay
 from ..engine.target import Level
@@ -299,9 +301,6 @@ class Ledger:
 
     def report(self) -> RunReport:
         """The run so far, as the suite's report (every rule of the level, in catalogue order)."""
-        from ..catalogue import catalogue
-        from ..checks.builtins import PREFLIGHT
-
         with self._lock:
             results: list[CheckResult] = []
             for rule in catalogue(level=self.level):

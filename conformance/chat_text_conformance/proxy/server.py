@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import uvicorn
+
 from ..reporting.results import RunReport
 from .app import ProxySettings, ValidationProxy
 
@@ -31,8 +33,6 @@ _FILTER = _QuietCut()
 
 
 def _config(proxy: ValidationProxy, graceful_timeout: float) -> Any:
-    import uvicorn
-
     logger = logging.getLogger("uvicorn.error")
     if _FILTER not in logger.filters:
         logger.addFilter(_FILTER)
@@ -96,8 +96,8 @@ def running_proxy(
 ) -> Iterator[RunningProxy]:
     """Serve a :class:`ValidationProxy` in a daemon thread; yields it running. ``--fail-fast``
     stops it at its first violation (``proxy.stop_requested`` is set)."""
-    import uvicorn
-
+    # lazy: the proxy in a thread (tests, the Python API) borrows the reference server's
+    # thread runner; serving from the CLI does not import the reference server (~0.2 s)
     from chat_text_server.testing import serving_in_thread
 
     sock = bind(host, port)
@@ -123,8 +123,6 @@ def serve(proxy: ValidationProxy, sock: socket.socket, *, graceful_timeout: floa
     uvicorn captures SIGINT/SIGTERM, shuts down gracefully, then raises the signal again to the
     handler that was there before it started: the caller installs one that only records it (see
     :func:`recording_signals`), so that the process goes on to write its report."""
-    import uvicorn
-
     server = uvicorn.Server(_config(proxy, graceful_timeout))
     proxy._on_stop = lambda: setattr(server, "should_exit", True)
     server.run(sockets=[sock])

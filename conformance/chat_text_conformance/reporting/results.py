@@ -348,6 +348,7 @@ class RunReport:
     def unjudged_levels(self) -> list[str]:
         """Claimed levels at which not one rule passed: nothing there was judged, so the run
         cannot be green (a rule not exercised or inconclusive is never a pass)."""
+        # at call time: the checks package imports this module (CheckResult, Failure)
         from ..checks.registry import get
 
         judged: set[str] = set()

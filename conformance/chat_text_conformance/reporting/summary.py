@@ -170,6 +170,7 @@ def verdict_counts(report: RunReport) -> str:
 def citation(rule_id: str) -> list[str]:
     """The rule's statement, sources and premise (:meth:`Rule.citation`), or nothing for a row
     that is not a rule of the catalogue."""
+    # at call time: the checks package imports reporting.results, which this module reads
     from ..checks.registry import get
 
     try:

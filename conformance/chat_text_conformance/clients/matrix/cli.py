@@ -23,6 +23,7 @@ from .corpus import (
     CorpusError,
     check_corpus,
     generate_corpus,
+    tool_versions,
 )
 from .corpus import load_corpus as _load_corpus
 from .drivers import DRIVERS, REFERENCE, Driver, TypeScriptDriver
@@ -200,7 +201,6 @@ def _serve(corpus_path: Path, port: int, out: TextIO) -> int:
 def _check_corpus(corpus_path: Path, out: TextIO) -> int:
     corpus = _load_corpus(corpus_path)
     problems = check_corpus(corpus)
-    from .corpus import tool_versions
 
     if not problems and corpus.tools == tool_versions():
         again = generate_corpus(corpus.seed)

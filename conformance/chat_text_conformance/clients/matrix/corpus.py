@@ -483,7 +483,7 @@ _NEWLINES = {"\n": "LF", "\r\n": "CRLF", "\r": "CR"}
 
 
 def _valid_stream(_: Any, __: int, drawn: tuple[list[Any], str, bool]) -> _Draft:
-    from ..sdk import frame_events
+    from ..sdk import frame_events  # lazy: see check_corpus
 
     chunks, newline, comments = drawn
     features = _value_features(chunks) | {f"{_NEWLINES[newline]} line ends"}
@@ -554,13 +554,13 @@ def _bad_event(schemas: Any, __: int, raw: bytes) -> _Draft:
 
 
 def _errors_with_status(status: int) -> Callable[[Any], Any]:
-    from ..sdk import valid_errors
+    from ..sdk import valid_errors  # lazy: see check_corpus
 
     return lambda schemas: valid_errors(schemas).filter(lambda drawn: drawn[0] == status)
 
 
 def _kinds(statuses: list[int]) -> tuple[_Kind, ...]:
-    from .. import sdk as cc
+    from .. import sdk as cc  # lazy: see check_corpus
 
     return (
         _Kind("json-200", 24, lambda s: s.valid("ChatTextResponse"), _valid_response),
@@ -606,6 +606,7 @@ def _example_cases() -> list[Case]:
 
 
 def _draw(strategy: Any, count: int, seed: int) -> list[Any]:
+    # lazy: hypothesis (~0.2 s of imports) only when a corpus is drawn
     import hypothesis
     from hypothesis import HealthCheck, Phase, given, settings
 
@@ -712,7 +713,7 @@ def generate_corpus(
     """Draw the corpus with ``seed``. ``scale`` multiplies every quota and ``kinds`` limits the
     drawn kinds (tests use both to stay fast); the cases of one kind are numbered in draw order
     (``json-200-01``, ...)."""
-    from ..sdk import SpecSchemas
+    from ..sdk import SpecSchemas  # lazy: see check_corpus
 
     schemas = SpecSchemas()
     cases: list[Case] = _example_cases()
@@ -762,6 +763,8 @@ _VALID_KINDS = {"json-200": "ChatTextResponse", "json-200-extra": "ChatTextRespo
 def check_corpus(corpus: Corpus) -> list[str]:
     """What makes ``corpus`` stale against the spec now: a changed fingerprint, a valid case
     that the schemas now reject, an invalid one they now accept. Empty when up to date."""
+    # lazy: the client conformance module (hypothesis, ~0.5 s of imports) only when a corpus
+    # is drawn or checked against the spec; replaying one does without it
     from ..sdk import SpecSchemas
 
     problems: list[str] = []

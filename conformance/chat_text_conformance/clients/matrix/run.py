@@ -485,6 +485,7 @@ def _check_against_reference_server(
 ) -> None:
     """Run every driver against the real reference server, in parallel, and check each
     column's results against the reference column's (``run.reference``)."""
+    # lazy: the reference server (~0.2 s of imports) only for this check
     from chat_text_server.testing import TEST_TOKEN, running_server
 
     reference_results: dict[str, dict[str, Result]] = {}
