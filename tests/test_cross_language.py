@@ -41,6 +41,7 @@ from chat_text_conformance.clients.matrix.run import (
     same_json,
 )
 from chat_text_conformance.clients.matrix.server import scripted_server
+from chat_text_testkit import matrix_results
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "clients" / "corpus.json"
@@ -482,10 +483,10 @@ def test_a_broken_known_differences_file_says_what_is_wrong(
 
 def test_the_docs_show_the_known_differences() -> None:
     docs = (ROOT / "docs" / "languages.md").read_text(encoding="utf-8")
-    start, end = clients_cli.KNOWN_MARK
+    start, end = matrix_results.KNOWN_MARK
     shown = docs.split(start, 1)[1].split(end, 1)[0]
     assert shown.strip() == render_markdown(load_known(KNOWN, LANGUAGES)).strip(), (
-        "docs/languages.md is stale: chat-text-conformance clients --write-results"
+        f"docs/languages.md is stale: {matrix_results.COMMAND} --write-results"
     )
 
 
@@ -499,7 +500,6 @@ def test_the_docs_show_the_known_differences() -> None:
         (["--case", "no-such-case", "--no-reference-server"], "--case: not in"),
         (["--corpus", "/no/such/corpus.json"], "cannot read /no/such/corpus.json"),
         (["--seed", "3"], "--seed: only with --write-corpus"),
-        (["--write-results", "--languages", "go"], "need every case and every column"),
     ],
 )
 def test_bad_input_exits_2_naming_the_flag(
@@ -509,6 +509,19 @@ def test_bad_input_exits_2_naming_the_flag(
     err = capsys.readouterr().err
     assert message in err and "chat-text-conformance clients: error:" in err
     assert "Traceback" not in err
+
+
+def test_the_table_writer_wants_every_case_and_column_and_the_command_has_no_writer(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Rewriting the repository's tables is a repository tool's job: the shipped command has
+    no such flag, and the tool refuses a partial run (exit 2, naming the flags)."""
+    assert matrix_results.main(["--root", str(ROOT), "--write-results", "--languages", "go"]) == 2
+    assert "need every case and every column" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        clients_cli.main(["--root", str(ROOT), "--write-results"])
+    assert exited.value.code == 2
+    assert "unrecognized arguments: --write-results" in capsys.readouterr().err
 
 
 @dataclass(frozen=True)
@@ -560,21 +573,21 @@ def test_check_results_fails_on_stale_tables_and_write_results_fixes_them(
     (tmp_path / "clients").mkdir()
     (tmp_path / "clients" / "corpus.json").write_text(small.to_text())
     (tmp_path / "docs").mkdir()
-    marks = "\n".join([*clients_cli.SUMMARY_MARK, *clients_cli.KNOWN_MARK])
+    marks = "\n".join([*matrix_results.SUMMARY_MARK, *matrix_results.KNOWN_MARK])
     (tmp_path / "docs" / "languages.md").write_text(f"# Other languages\n\n{marks}\n")
-    totals = "\n".join(clients_cli.TOTALS_MARK)
+    totals = "\n".join(matrix_results.TOTALS_MARK)
     (tmp_path / "README.md").write_text(f"# A project\n\n{totals}\n")
     args = ["--root", str(tmp_path), "--no-reference-server"]
-    assert clients_cli.main([*args, "--write-results"]) == 0
+    assert matrix_results.main([*args, "--write-results"]) == 0
     docs = (tmp_path / "docs" / "languages.md").read_text()
     assert "| spec-example | 13 | 9 status, 4 value | 12 same, 1 n/a |" in docs
     readme = (tmp_path / "README.md").read_text()
     assert "| `python-generated` | chat_text_client, openapi-python-client" in readme
     assert "| 12 | 0 | 1 | 0 | 0 |" in readme  # same, known, n/a, differs, crashes
-    assert clients_cli.main([*args, "--check-results"]) == 0
+    assert matrix_results.main([*args, "--check-results"]) == 0
     capsys.readouterr()
     (tmp_path / "README.md").write_text(readme.replace("| 12 | 0 |", "| 13 | 0 |"))
-    assert clients_cli.main([*args, "--check-results"]) == 1
+    assert matrix_results.main([*args, "--check-results"]) == 1
     stale = [line for line in capsys.readouterr().out.splitlines() if line.startswith("STALE")]
     assert [line.split()[1] for line in stale] == ["README.md"]
     # checking writes nothing: the stale table is still there
@@ -585,6 +598,6 @@ def test_check_results_fails_on_stale_tables_and_write_results_fixes_them(
         in (tmp_path / "clients" / "results.md").read_text()
     )
     (tmp_path / "docs" / "languages.md").write_text(docs.replace("12 same", "11 same"))
-    assert clients_cli.main([*args, "--check-results"]) == 1
+    assert matrix_results.main([*args, "--check-results"]) == 1
     stale = [line for line in capsys.readouterr().out.splitlines() if line.startswith("STALE")]
     assert [line.split()[1] for line in stale] == ["docs/languages.md"]

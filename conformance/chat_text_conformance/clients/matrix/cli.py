@@ -12,7 +12,7 @@ import dataclasses
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -27,29 +27,23 @@ from .corpus import (
 )
 from .corpus import load_corpus as _load_corpus
 from .drivers import DRIVERS, REFERENCE, Driver, TypeScriptDriver
-from .known import KNOWN_PATH, KnownError, load_known, render_markdown
+from .known import KNOWN_PATH, KnownDifference, KnownError, load_known
 from .run import MatrixRun, reproducer, run_matrix
 from .server import scripted_server
-from .tables import (
-    dumps,
-    full_markdown,
-    results_json,
-    summary_markdown,
-    summary_text,
-    totals_markdown,
-)
+from .tables import dumps, full_markdown, results_json, summary_text
 
-__all__ = ["main"]
+__all__ = ["OnRun", "UsageError", "build_parser", "main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-RESULTS_PATH = Path("clients") / "results.md"
-SUMMARY_MARK = ("<!-- clients:summary -->", "<!-- /clients:summary -->")
-KNOWN_MARK = ("<!-- clients:known-differences -->", "<!-- /clients:known-differences -->")
-TOTALS_MARK = ("<!-- clients:totals -->", "<!-- /clients:totals -->")
 
 
 class UsageError(Exception):
     pass
+
+
+OnRun = Callable[[MatrixRun, argparse.Namespace, list[KnownDifference], TextIO], bool]
+"""Called with the finished run (every case and column ran), the parsed options, the known
+differences and the output: ``True`` fails the command (exit 1)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,16 +87,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--full", action="store_true", help="print the full case x column table")
     parser.add_argument(
-        "--write-results",
-        action="store_true",
-        help=f"rewrite {RESULTS_PATH} and the README's summary and known-differences tables",
-    )
-    parser.add_argument(
-        "--check-results",
-        action="store_true",
-        help=f"fail when {RESULTS_PATH} or the README's tables differ from this run",
-    )
-    parser.add_argument(
         "--budget",
         type=float,
         metavar="SECONDS",
@@ -143,40 +127,6 @@ def _columns(text: str) -> list[str]:
             f"known: {', '.join(DRIVERS)}"
         )
     return [REFERENCE, *[n for n in names if n != REFERENCE]]
-
-
-def _replace_block(text: str, marks: tuple[str, str], content: str) -> str | None:
-    start, end = marks
-    if start not in text or end not in text:
-        return None
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    return f"{head}{start}\n{content}{end}{tail}"
-
-
-def _doc_files(root: Path) -> list[Path]:
-    files = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
-    marks = (SUMMARY_MARK[0], KNOWN_MARK[0], TOTALS_MARK[0])
-    return [
-        f
-        for f in files
-        if f.is_file() and any(mark in f.read_text(encoding="utf-8") for mark in marks)
-    ]
-
-
-def _expected_files(run: MatrixRun, root: Path, known_md: str) -> dict[Path, str]:
-    expected = {root / RESULTS_PATH: full_markdown(run)}
-    for doc in _doc_files(root):
-        text = doc.read_text(encoding="utf-8")
-        blocks = (
-            (SUMMARY_MARK, summary_markdown(run)),
-            (KNOWN_MARK, known_md),
-            (TOTALS_MARK, totals_markdown(run)),
-        )
-        for marks, content in blocks:
-            text = _replace_block(text, marks, content) or text
-        expected[doc] = text
-    return expected
 
 
 def _serve(corpus_path: Path, port: int, out: TextIO) -> int:
@@ -235,7 +185,7 @@ def _packed_typescript(folder: Path) -> Driver:
     return dataclasses.replace(typescript, tarball=tarballs[0].resolve())
 
 
-def _execute(args: argparse.Namespace, out: TextIO) -> int:
+def _execute(args: argparse.Namespace, out: TextIO, on_run: OnRun | None = None) -> int:
     started = time.monotonic()
     root = args.root.resolve()
     corpus_path = args.corpus or root / CORPUS_PATH
@@ -270,11 +220,8 @@ def _execute(args: argparse.Namespace, out: TextIO) -> int:
     )
     run.problems += [f"the corpus is stale: {p}" for p in stale_corpus]
     _report(run, args, out)
-    known_md = render_markdown(known)
     status = EXIT_FAILED if run.failed else EXIT_OK
-    if (args.write_results or args.check_results) and _results_stale(
-        run, args, root, known_md, out
-    ):
+    if on_run is not None and on_run(run, args, known, out):
         status = EXIT_FAILED
     print(_verdict(run, status, time.monotonic() - started, args.budget), file=out)
     return status
@@ -293,44 +240,11 @@ def _write_corpus(seed: int | None, corpus_path: Path, out: TextIO) -> int:
 def _check_selection(
     args: argparse.Namespace, corpus: Corpus, corpus_path: Path, columns: Sequence[str]
 ) -> None:
-    """Refuse (:class:`UsageError`) a ``--case`` not in the corpus, and ``--write-results`` or
-    ``--check-results`` on a run of only some cases or columns."""
+    """Refuse (:class:`UsageError`) a ``--case`` not in the corpus."""
     ids = {case.id for case in corpus.cases}
     bad = [case for case in args.case if case not in ids]
     if bad:
         raise UsageError(f"--case: not in {corpus_path}: {', '.join(bad)}")
-    if (args.write_results or args.check_results) and (args.case or columns != list(DRIVERS)):
-        raise UsageError("--write-results/--check-results need every case and every column")
-
-
-def _results_stale(
-    run: MatrixRun, args: argparse.Namespace, root: Path, known_md: str, out: TextIO
-) -> bool:
-    """``--write-results``: write the files that show the run; ``--check-results``: whether
-    one of them does not show it (saying which). Neither when not every column ran."""
-    if run.skipped or REFERENCE not in run.columns:
-        print(
-            "results not written or checked: not every column ran "
-            f"({', '.join(run.skipped)} skipped)",
-            file=out,
-        )
-        return False
-    if args.write_results:
-        for path, text in _expected_files(run, root, known_md).items():
-            path.write_text(text, encoding="utf-8")
-            print(f"wrote {path.relative_to(root)}", file=out)
-        return False
-    stale = False
-    for path, text in _expected_files(run, root, known_md).items():
-        current = path.read_text(encoding="utf-8") if path.is_file() else ""
-        if current != text:
-            print(
-                f"STALE: {path.relative_to(root)} does not show this run: "
-                "chat-text-conformance clients --write-results",
-                file=out,
-            )
-            stale = True
-    return stale
 
 
 def _verdict(run: MatrixRun, status: int, elapsed: float, budget: float | None) -> str:
@@ -405,14 +319,21 @@ def _write_report(run: MatrixRun, folder: Path) -> None:
         raise UsageError(f"--report-dir: cannot write {folder}: {exc.strerror or exc}") from None
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    parser: argparse.ArgumentParser | None = None,
+    on_run: OnRun | None = None,
+) -> int:
+    """The command; ``parser`` (default :func:`build_parser`) and ``on_run`` let a tool built
+    on it add options and act on the finished run (the repository's table writer does)."""
+    parser = parser or build_parser()
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
-        return _execute(args, sys.stdout)
+        return _execute(args, sys.stdout, on_run)
     except (UsageError, CorpusError, KnownError) as exc:
         parser.print_usage(sys.stderr)
-        print(f"chat-text-conformance clients: error: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("chat-text-conformance clients: interrupted", file=sys.stderr)
