@@ -143,3 +143,28 @@ def test_streams_judged_from_many_threads_at_once_hold() -> None:
     finally:
         sys.setswitchinterval(interval)
     assert seen == [None] * 120, [s for s in seen if s is not None][:1]
+
+
+def test_no_module_imported_ahead_imports_locust() -> None:
+    """Under pytest, the suite imports every module of this package ahead of its threads; a
+    module that imports Locust (gevent's monkey-patching) must never be one of them: imported
+    in a threaded test process it deadlocks on the import locks."""
+    from chat_text_conformance.engine import schemathesis_adapter as adapter
+
+    patching = []
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:  # module level only: what importing the module runs
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            if any(n.split(".")[0] in ("locust", "gevent") for n in names):
+                parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+                patching.append(".".join(parts))
+    assert patching, "no module imports Locust: the test looks at nothing"
+    left = [m for m in patching if not m.startswith(adapter._NEVER_AHEAD)]
+    assert not left, f"{left} import Locust: add them to schemathesis_adapter._NEVER_AHEAD"

@@ -351,6 +351,11 @@ every package of a distribution with a pytest plugin (schemathesis, hypothesis, 
 every module of these packages is imported ahead (~1 s, once per process): a list of the lazy
 ones cannot keep up with new releases (``auth_flow.detection`` was missing from it)."""
 
+_NEVER_AHEAD = ("chat_text_conformance.load",)
+"""Not imported ahead: the load front end imports Locust, whose import monkey-patches the
+standard library with gevent (it runs in a process of its own; imported in a threaded test
+process, it deadlocks on the import locks)."""
+
 
 @functools.cache
 def _import_ahead() -> None:
@@ -366,11 +371,15 @@ def _import_ahead() -> None:
         if not _rewritten(hooks, package):
             continue
         module = importlib.import_module(package)
-        for found in pkgutil.walk_packages(module.__path__, f"{package}."):
-            if found.name.endswith(".__main__"):
-                continue  # a command, not a module: importing it runs it
+        for found in pkgutil.walk_packages(module.__path__, f"{package}.", onerror=_ignore):
+            if found.name.endswith(".__main__") or found.name.startswith(_NEVER_AHEAD):
+                continue  # a command (importing it runs it), or see _NEVER_AHEAD
             with contextlib.suppress(Exception):  # optional extras (e.g. a reporter's deps)
                 importlib.import_module(found.name)
+
+
+def _ignore(name: str) -> None:
+    """A package walk_packages could not import: skipped, as any module that fails below."""
 
 
 def _rewriting_hooks() -> list[Any]:
