@@ -105,6 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
             "See docs/load.md."
         ),
     )
+    _target_flags(parser)
+    _load_flags(parser)
+    _distributed_flags(parser)
+    _output_flags(parser)
+    return parser
+
+
+def _target_flags(parser: argparse.ArgumentParser) -> None:
     target = parser.add_argument_group("target")
     target.add_argument("--base-url", help="server base URL, e.g. http://127.0.0.1:8000")
     target.add_argument("--model", help="model every request is pinned to")
@@ -114,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the model's context window in tokens (sizes the long prompts, enables the "
         "window rules)",
     )
+
+
+def _load_flags(parser: argparse.ArgumentParser) -> None:
     run = parser.add_argument_group("load")
     run.add_argument(
         "--users",
@@ -165,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="judge every answer (default); --no-judge only measures (to measure the cost of "
         "judging: scripts/bench_load.py)",
     )
+
+
+def _distributed_flags(parser: argparse.ArgumentParser) -> None:
     dist = parser.add_argument_group("distributed (Locust's master/worker)")
     dist.add_argument("--master", action="store_true", help="run as the master of workers")
     dist.add_argument(
@@ -192,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=_port,
         help=f"worker: the master's port (default {DEFAULT_MASTER_PORT})",
     )
+
+
+def _output_flags(parser: argparse.ArgumentParser) -> None:
     out = parser.add_argument_group("output")
     out.add_argument(
         "--report-dir",
@@ -200,7 +217,6 @@ def build_parser() -> argparse.ArgumentParser:
         "rule and per SLO) and DIR/report.html (charts over time); created if missing",
     )
     out.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
-    return parser
 
 
 @dataclass
