@@ -276,12 +276,9 @@ class ChatUser(FastHttpUser):
         """Judge one answered exchange (when judging), fill ``sample``; the first choice's
         content."""
         settings = state.settings
-        where = f"#{number} {plan.name}"
-        content: str | None = None
-        usage: Any = read.usage
-        exchange: Exchange | None = None
         # the watch was fed the body (an event stream): its parse and its verdicts are used
         streamed = watch if watch is not None and content_type == "text/event-stream" else None
+        exchange: Exchange | None = None
         if status:
             exchange = Exchange(
                 request=plan.document,
@@ -299,57 +296,87 @@ class ChatUser(FastHttpUser):
                 known_stream=streamed.parsed() if streamed is not None else None,
             )
         if settings.judge:
-            record = functools.partial(
-                RequestRecord.build, "POST", PATH, state.headers, plan.body, state.token
-            )
-            if exchange is None:
-                state.book.record_failure(
-                    TRANSPORT_RULE,
-                    Failure(
-                        check=TRANSPORT_RULE,
-                        message=f"{where}: {read.error}",
-                        expected="a complete HTTP response within --request-timeout",
-                        actual=read.error or "no answer",
-                        request=record(),
-                    ),
-                )
-                sample.violated = True
-            else:
-                outcome = checks.judge(exchange, state.level, stream=streamed)
-                if read.error is not None:  # answered, but the answer was cut
-                    outcome[TRANSPORT_RULE] = CheckFailed(
-                        read.error,
-                        expected="a complete HTTP response within --request-timeout",
-                        actual=read.error,
-                    )
-                broken = state.book.record(outcome, record, where)
-                sample.violated = bool(broken)
-        if exchange is not None and exchange.ok:
-            answer = exchange.answer if settings.judge else None
-            if answer is not None:
-                usage = answer.usage
-                if answer.choices:
-                    first = answer.choices[0].get("content")
-                    content = first if isinstance(first, str) else None
-            elif content_type == "application/json":
-                content, usage = _plain_answer(read.body)
-            elif read.body:
-                content = ""  # a stream, not judged: the conversation goes on without its text
-        counts = _usage_counts(usage)
-        if counts is not None:
-            sample.prompt_tokens, sample.completion_tokens = counts
-        sample.ttft_ms = read.ttft
-        sample.gaps_ms = read.gaps
-        if read.ttft is not None and sample.completion_tokens > 1:
-            sample.tpot_ms = (sample.latency_ms - read.ttft) / (sample.completion_tokens - 1)
-        sample.error = _error(plan, status, read.error, read.body)
-        sample.good = (
-            sample.error is None
-            and not sample.violated
-            and (status != 0 and (plan.invalid or 200 <= status < 300))
-            and within(sample, settings.slo_objectives)
-        )
+            sample.violated = _verdicts(state, plan, number, exchange, read, streamed)
+        content, usage = _said(exchange, content_type, read, settings.judge)
+        _measured(sample, plan, status, read, usage, settings)
         return content
+
+
+def _verdicts(
+    state: LoadState,
+    plan: Plan,
+    number: int,
+    exchange: Exchange | None,
+    read: _Read,
+    streamed: StreamJudge | None,
+) -> bool:
+    """Judge the exchange (``None``: no answer came) and record the verdicts in the book;
+    whether a rule failed."""
+    where = f"#{number} {plan.name}"
+    record = functools.partial(
+        RequestRecord.build, "POST", PATH, state.headers, plan.body, state.token
+    )
+    if exchange is None:
+        state.book.record_failure(
+            TRANSPORT_RULE,
+            Failure(
+                check=TRANSPORT_RULE,
+                message=f"{where}: {read.error}",
+                expected="a complete HTTP response within --request-timeout",
+                actual=read.error or "no answer",
+                request=record(),
+            ),
+        )
+        return True
+    outcome = checks.judge(exchange, state.level, stream=streamed)
+    if read.error is not None:  # answered, but the answer was cut
+        outcome[TRANSPORT_RULE] = CheckFailed(
+            read.error,
+            expected="a complete HTTP response within --request-timeout",
+            actual=read.error,
+        )
+    return bool(state.book.record(outcome, record, where))
+
+
+def _said(
+    exchange: Exchange | None, content_type: str, read: _Read, judged: bool
+) -> tuple[str | None, Any]:
+    """What a successful answer said: its first choice's content (``""`` for a stream not
+    judged: the conversation goes on without its text) and its usage (else the usage read)."""
+    content: str | None = None
+    usage: Any = read.usage
+    if exchange is not None and exchange.ok:
+        answer = exchange.answer if judged else None
+        if answer is not None:
+            usage = answer.usage
+            if answer.choices:
+                first = answer.choices[0].get("content")
+                content = first if isinstance(first, str) else None
+        elif content_type == "application/json":
+            content, usage = _plain_answer(read.body)
+        elif read.body:
+            content = ""
+    return content, usage
+
+
+def _measured(
+    sample: Sample, plan: Plan, status: int, read: _Read, usage: Any, settings: LoadSettings
+) -> None:
+    """Fill the sample's figures: tokens, TTFT, gaps, TPOT, error, and whether it was good."""
+    counts = _usage_counts(usage)
+    if counts is not None:
+        sample.prompt_tokens, sample.completion_tokens = counts
+    sample.ttft_ms = read.ttft
+    sample.gaps_ms = read.gaps
+    if read.ttft is not None and sample.completion_tokens > 1:
+        sample.tpot_ms = (sample.latency_ms - read.ttft) / (sample.completion_tokens - 1)
+    sample.error = _error(plan, status, read.error, read.body)
+    sample.good = (
+        sample.error is None
+        and not sample.violated
+        and (status != 0 and (plan.invalid or 200 <= status < 300))
+        and within(sample, settings.slo_objectives)
+    )
 
 
 def _payloads(data: Iterable[str]) -> list[Any]:
