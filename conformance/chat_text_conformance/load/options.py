@@ -141,6 +141,14 @@ def _load_flags(parser: argparse.ArgumentParser) -> None:
         type=parse_run_time,
         help="how long the load lasts: 60s, 1m30s, 2h (default 60s)",
     )
+    run.add_argument(
+        "--max-rate",
+        type=positive_float,
+        metavar="REQ/S",
+        help="at most this many requests per second over all users, each user paced at "
+        "REQ/S / --users (resends of busy answers not counted; default: every user sends its "
+        "next request as soon as its answer came)",
+    )
     run.add_argument("--seed", type=_seed, help="seed of the traffic mix (default 1)")
     run.add_argument(
         "--slo",
@@ -234,6 +242,9 @@ class LoadSettings:
     users: int = DEFAULT_USERS
     spawn_rate: float = DEFAULT_SPAWN_RATE
     run_time: float = DEFAULT_RUN_TIME
+    max_rate: float | None = None
+    """Requests per second over all users at most (``None``: each user as fast as answers
+    come)."""
     seed: int = 1
     slos: list[dict[str, Any]] = field(default_factory=list)
     level: str = Level.SEMANTIC.value
@@ -281,6 +292,7 @@ _RUN_FLAGS = (
     ("users", "--users"),
     ("spawn_rate", "--spawn-rate"),
     ("run_time", "--run-time"),
+    ("max_rate", "--max-rate"),
     ("seed", "--seed"),
     ("slo", "--slo"),
     ("level", "--level"),
@@ -324,6 +336,7 @@ def settings_from(args: argparse.Namespace) -> LoadSettings:
         users=args.users or DEFAULT_USERS,
         spawn_rate=args.spawn_rate or DEFAULT_SPAWN_RATE,
         run_time=args.run_time or DEFAULT_RUN_TIME,
+        max_rate=args.max_rate,
         seed=1 if args.seed is None else args.seed,
         slos=[slo.to_json() for slo in (args.slo or ())],
         level=args.level or Level.SEMANTIC.value,

@@ -118,7 +118,8 @@ def _content_of(chunk: Any) -> bool:
 
 class ChatUser(FastHttpUser):
     """One person chatting with the model, as fast as the answers come (no think time: the
-    closed loop LLM benchmarks use; ``--users`` sets the concurrency)."""
+    closed loop LLM benchmarks use; ``--users`` sets the concurrency), or paced to its share
+    of ``--max-rate`` (the engine sets :attr:`wait_time`)."""
 
     wait_time = constant(0)
     insecure = False
