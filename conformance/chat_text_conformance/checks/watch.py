@@ -15,7 +15,7 @@ from chat_text_spec.sse import SSEDecodeError, SSEDecoder
 
 from ..engine.target import Level
 from .exchange import CheckFailed, Exchange, Inconclusive, NotApplicable, ParsedStream
-from .registry import get
+from .registry import get, runs_at
 
 __all__ = ["UNSET", "ChunkWatch", "StreamJudge", "choices", "fold", "watched", "watches"]
 
@@ -63,8 +63,6 @@ def watches(level: Level) -> dict[str, type[ChunkWatch]]:
     key = (Level(level), len(_WATCHES))  # a watch declared later makes a new entry
     found = _AT_LEVEL.get(key)
     if found is None:
-        from .registry import runs_at
-
         found = {rid: cls for rid, cls in _WATCHES.items() if runs_at(get(rid), level)}
         _AT_LEVEL[key] = found
     return dict(found)
