@@ -36,6 +36,9 @@ import chat_text_spec
 
 FULL = os.environ.get("CHAT_TEXT_LOAD_FULL") == "1"
 WORKER_TIMEOUT = 90.0
+MAX_RATE = 40
+"""Requests per second the real runs send at most (--max-rate): enough answers of every kind
+to judge, without a worker spinning a core for the whole run."""
 
 
 # --- flags ---------------------------------------------------------------------------------------
@@ -46,12 +49,14 @@ WORKER_TIMEOUT = 90.0
     [
         (["--users", "0"], "--users"),
         (["--run-time", "soon"], "--run-time"),
+        (["--max-rate", "0"], "--max-rate"),
         (["--spawn-rate", "-1"], "--spawn-rate"),
         (["--slo", "ttft_p95=2"], "ttft_p95"),
         (["--slo", "speed=1"], "speed"),
         (["--slo", "error_rate=1"], "error_rate"),
         (["--master", "--worker"], "--worker"),
         (["--worker", "--users", "3"], "--users"),
+        (["--worker", "--max-rate", "3"], "--max-rate"),
         (["--expect-workers", "2"], "--master"),
         (["--master-port", "5557"], "--worker"),
         (["--base-url", "ftp://example.org", "--model", "m"], "--base-url"),
@@ -245,6 +250,8 @@ def _distributed(
                 "8",
                 "--run-time",
                 "2s",
+                "--max-rate",
+                str(MAX_RATE),
                 "--stop-timeout",
                 "2",
                 "--seed",
@@ -272,6 +279,8 @@ def test_a_master_and_two_workers_load_the_reference_server_without_a_violation(
     assert [w["final_report"] for w in load["workers"]] == [True, True]
     requests = load["requests"]
     assert requests["total"] > 0 and requests["violations"] == 0 and requests["errors"] == 0
+    # paced: each user its share of --max-rate (unpaced, the same run sends thousands)
+    assert requests["total"] <= MAX_RATE * 2 * 1.5
     assert set(requests["by_kind"]) == {"short", "long", "turn", "invalid"}
     # every answer judged: the transport rule counts each answered exchange once
     answered = next(r for r in report["results"] if r["name"] == "server_answers_every_request")
@@ -336,6 +345,8 @@ def test_rate_limited_answers_are_waited_out_and_not_judged_and_a_missed_slo_exi
                 "8",
                 "--run-time",
                 "2s",
+                "--max-rate",
+                str(MAX_RATE),
                 "-q",
                 "--report-dir",
                 str(folder),

@@ -243,3 +243,90 @@ def test_the_corpus_shows_failures_of_many_rules(corpus: list[tuple[str, Recorde
         if verdict == "failed"
     }
     assert len(failed) >= 8, sorted(failed)
+
+
+def _outcome_form(outcome: Any) -> tuple[str, ...]:
+    if isinstance(outcome, checks.CheckFailed):
+        return ("failed", outcome.message, outcome.expected, outcome.actual)
+    if isinstance(outcome, checks.NotApplicable | checks.Inconclusive):
+        return (type(outcome).__name__, outcome.reason)
+    return (repr(outcome),)
+
+
+_EDGE_STREAMS = [
+    (200, b'data: {"id": "a"}\n\ndata: \xff\xfe\n\ndata: [DONE]\n\n'),  # not UTF-8
+    (200, b'data: {"id": "a", "choices": []}\n\ndata: [DONE]\n\ndata: {"late": 1}\n\n'),
+    (200, b'data: "text"\n\ndata: nope\n\ndata: {"id": 1}'),  # JSON string, not JSON, no end
+    (400, b"data: nope\n\ndata: [DONE]\n\n"),  # a stream, but not a 2xx
+    (200, b""),
+]
+
+
+def test_the_load_generator_judges_a_stream_it_watched_as_it_judged_it_before(
+    corpus: list[tuple[str, Recorded]],
+) -> None:
+    """The load generator feeds each stream to a StreamJudge as it arrives and hands that to
+    ``checks.judge`` (``stream=``), which then neither parses nor folds the body again: every
+    verdict must be the one it gave before (the whole-body judge, with the first failure the
+    watch saw taking precedence), and the parse the one of the whole body."""
+    from chat_text_conformance.checks.exchange import parse_event_stream
+    from chat_text_conformance.checks.watch import StreamJudge
+
+    items = [
+        (name, item)
+        for name, item in corpus
+        if checks.media_type(dict(item.response_headers).get("content-type")) == "text/event-stream"
+    ]
+    assert len(items) > 10
+    cases = [(name, item.status, item.body, item.content, item) for name, item in items]
+    request = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "x"}]})
+    cases += [("edge", status, request.encode(), body, None) for status, body in _EDGE_STREAMS]
+    failed: set[str] = set()
+    for name, status, sent, body, recorded in cases:
+        document = json.loads(sent) if sent.startswith(b"{") else None
+        lines = body.splitlines(keepends=True)
+
+        def exchange(
+            document: Any = document,
+            status: int = status,
+            body: bytes = body,
+            sent: bytes = sent,
+            recorded: Recorded | None = recorded,
+            **extra: Any,
+        ) -> Exchange:
+            return Exchange(
+                document,
+                status,
+                "text/event-stream",
+                body,
+                # each judging its own run: an answer's id is new to it
+                context=RunContext(token="t", model=MODEL)
+                if recorded is None
+                else _context(recorded),
+                headers=(("content-type", "text/event-stream"),),
+                request_headers=(("authorization", "Bearer t"),),
+                request_body=sent,
+                **extra,
+            )
+
+        before_watch = StreamJudge(document, LEVEL)
+        for line in lines:
+            before_watch.feed(line)
+        before = checks.judge(exchange(), LEVEL)
+        for rule_id, failure in before_watch.failures.items():
+            if rule_id in before and not isinstance(before[rule_id], checks.CheckFailed):
+                before[rule_id] = failure
+        watch = StreamJudge(document, LEVEL)
+        for line in lines:
+            watch.feed(line)
+        assert watch.parsed() == parse_event_stream(body), name
+        after = checks.judge(exchange(known_stream=watch.parsed()), LEVEL, stream=watch)
+        assert list(after) == list(before), name
+        for rule_id in before:
+            assert _outcome_form(after[rule_id]) == _outcome_form(before[rule_id]), (
+                name,
+                rule_id,
+            )
+            if isinstance(before[rule_id], checks.CheckFailed) and rule_id.startswith("stream"):
+                failed.add(rule_id)
+    assert len(failed) >= 4, sorted(failed)  # the stream rules' failures are compared too

@@ -9,6 +9,7 @@ Properties (:mod:`chat_text_conformance.properties`) and client rules
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from ..engine.pacing import is_busy
 from ..engine.target import Level
@@ -29,6 +30,9 @@ from .exchange import (
     media_type,
 )
 from .registry import Rule, Source, catalogue, declare, get, rule, runs_at, spec, vendor
+
+if TYPE_CHECKING:
+    from .watch import StreamJudge
 
 __all__ = [
     "PER_RESPONSE_RULES",
@@ -109,26 +113,55 @@ def busy_reason(status: int, *, relayed: bool = False) -> str:
     )
 
 
+_AT_LEVEL: dict[Level, tuple[Rule, ...]] = {}
+
+
+def _rules_at(level: Level) -> tuple[Rule, ...]:
+    """The per-response rules that run at ``level`` (each level's list made once)."""
+    found = _AT_LEVEL.get(level)
+    if found is None:
+        found = _AT_LEVEL[level] = tuple(
+            r for r in PER_RESPONSE_RULES if runs_at(r, level) and r.check is not None
+        )
+    return found
+
+
 def judge(
     exchange: Exchange,
     level: Level = Level.SEMANTIC,
     rules: Iterable[Rule] | None = None,
     *,
     relayed: bool = False,
+    stream: StreamJudge | None = None,
 ) -> dict[str, Outcome]:
     """Apply every per-response rule of ``level`` (or ``rules``) to one exchange. A busy answer
     (429, 503) is judged by none: each rule is inconclusive for it (``relayed``: the proxy's
-    wording)."""
+    wording).
+
+    ``stream``: the stream rules' judge that was fed exactly the exchange's body as it arrived
+    (the load generator): a stream rule it watches gets its verdict from there (the first chunk
+    that broke the rule, else the same fold over the same chunks) rather than from folding the
+    body again; a rule it saw broken is failed even when the answer is not a 2xx stream."""
     outcome: dict[str, Outcome] = {}
     busy = busy_reason(exchange.status, relayed=relayed) if is_busy(exchange.status) else None
-    for item in PER_RESPONSE_RULES if rules is None else rules:
-        if not runs_at(item, level) or item.check is None:
+    if rules is None:
+        chosen: Iterable[Rule] = _rules_at(Level(level))
+    else:
+        chosen = (r for r in rules if runs_at(r, level) and r.check is not None)
+    for item in chosen:
+        check = item.check
+        if check is None:  # pragma: no cover - chosen for having one
             continue
         if busy is not None:
             outcome[item.id] = Inconclusive(busy)
             continue
+        if stream is not None:
+            known = stream.verdict(item.id, exchange)
+            if known is not None:
+                outcome[item.id] = known
+                continue
         try:
-            held = item.check(exchange)
+            held = check(exchange)
             outcome[item.id] = True if held else NotApplicable("does not apply")
         except (CheckFailed, NotApplicable, Inconclusive) as result:
             outcome[item.id] = result

@@ -223,6 +223,9 @@ class Exchange:
     """The request's body as sent (``None``: not recorded; ``request`` is then re-encoded)."""
     known_facts: RequestFacts | None = field(default=None, repr=False, compare=False)
     """The request's facts when the caller classified it already (the proxy, before relaying)."""
+    known_stream: ParsedStream | None = field(default=None, repr=False, compare=False)
+    """The body's event stream when the caller parsed it already, as it arrived (the load
+    generator's :class:`~.watch.StreamJudge`, fed exactly ``body``)."""
     _proof: int | None = field(default=None, repr=False, compare=False)
     """prompt + completion of the answer, once recorded in the context (once per answer)."""
 
@@ -262,6 +265,8 @@ class Exchange:
         """The parsed event stream, when the response is one."""
         if self.content_type != "text/event-stream":
             return None
+        if self.known_stream is not None:
+            return self.known_stream
         return parse_event_stream(self.body)
 
     @property

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from chat_text_spec.sse import SSEDecodeError, SSEDecoder
 
 from ..engine.target import Level
-from .exchange import CheckFailed, Exchange, NotApplicable, ParsedStream
+from .exchange import CheckFailed, Exchange, Inconclusive, NotApplicable, ParsedStream
 from .registry import get, runs_at
 
 __all__ = ["UNSET", "ChunkWatch", "StreamJudge", "choices", "fold", "watched", "watches"]
@@ -60,7 +60,15 @@ def watched(rule_id: str) -> Callable[[type[W]], type[W]]:
 
 def watches(level: Level) -> dict[str, type[ChunkWatch]]:
     """The chunk watches of the rules that run at ``level``, by rule id."""
-    return {rid: cls for rid, cls in _WATCHES.items() if runs_at(get(rid), level)}
+    key = (Level(level), len(_WATCHES))  # a watch declared later makes a new entry
+    found = _AT_LEVEL.get(key)
+    if found is None:
+        found = {rid: cls for rid, cls in _WATCHES.items() if runs_at(get(rid), level)}
+        _AT_LEVEL[key] = found
+    return dict(found)
+
+
+_AT_LEVEL: dict[tuple[Level, int], dict[str, type[ChunkWatch]]] = {}
 
 
 def _stream(ex: Exchange) -> ParsedStream:
@@ -84,11 +92,24 @@ def fold(ex: Exchange, watch: type[ChunkWatch]) -> bool:
     return state.end(stream, ex)
 
 
+def _outcome(verdict: Callable[[], bool]) -> Any:
+    """``verdict()`` as ``checks.judge`` words it: ``True``, or the outcome raised."""
+    try:
+        return True if verdict() else NotApplicable("does not apply")
+    except (CheckFailed, NotApplicable, Inconclusive) as outcome:
+        return outcome
+
+
 class StreamJudge:
     """The stream rules of one level, fed a stream's bytes as they arrive: the rules each event
     breaks are known at once (``--enforce`` stops the stream before it reaches the client).
     The same watches the whole-body rules fold: the first failure of each is in
-    :attr:`failures`."""
+    :attr:`failures`.
+
+    Fed a whole body, it has also parsed it (:meth:`parsed`, what ``Exchange.stream`` would
+    parse) and folded every watch over it (:meth:`verdict`): ``checks.judge(..., stream=...)``
+    then reads the stream rules' verdicts here instead of parsing and folding the body again.
+    """
 
     def __init__(self, request: Any, level: Level) -> None:
         fields = request if isinstance(request, dict) else {}
@@ -101,6 +122,11 @@ class StreamJudge:
         self.failures: dict[str, CheckFailed] = {}
         self._chunks = 0
         self._broken = False
+        self.chunks: list[Any] = []
+        """Each data payload before ``[DONE]`` so far, JSON-decoded (else its text)."""
+        self._undecodable: list[str] = []
+        self.after: list[str] = []
+        """The data of the events after ``[DONE]`` so far."""
 
     def feed(self, data: bytes) -> list[str]:
         """Feed the next bytes of the body; the rules newly broken by the events they end."""
@@ -121,15 +147,33 @@ class StreamJudge:
         for event in events:
             self.events += 1
             if self.done:
+                self.after.append(event.data)
                 self._each(found, functools.partial(_after_done, data=event.data))
             elif event.data.strip() == "[DONE]":
                 self.done = True
             else:
                 position = self._chunks
                 self._chunks += 1
-                chunk = _decode(event.data)
-                self._each(found, functools.partial(_feed, position=position, chunk=chunk))
+                try:
+                    chunk = json.loads(event.data)
+                except (ValueError, RecursionError):
+                    chunk = event.data
+                    self._undecodable.append(event.data[:200])
+                self.chunks.append(chunk)
+                self._chunk(found, position, chunk)
         return found
+
+    def _chunk(self, found: list[str], position: int, chunk: Any) -> None:
+        """:meth:`_each` of a chunk, inlined: every event of every stream comes here."""
+        failures = self.failures
+        for rule_id, watch in self._watches.items():
+            if rule_id in failures:
+                continue
+            try:
+                watch.chunks += 1
+                watch.chunk(position, chunk)
+            except CheckFailed as failure:
+                self._fail(rule_id, failure, found)
 
     def _each(self, found: list[str], step: Callable[[ChunkWatch], None]) -> None:
         for rule_id, watch in self._watches.items():
@@ -145,21 +189,44 @@ class StreamJudge:
             self.failures[rule_id] = failure
             found.append(rule_id)
 
+    def parsed(self) -> ParsedStream:
+        """The stream fed so far, as :func:`~.exchange.parse_event_stream` parses the same
+        bytes whole."""
+        if self._broken:
+            return ParsedStream(not_utf8=True)
+        return ParsedStream(
+            self.chunks,
+            self._undecodable,
+            self.done,
+            self.after,
+            len(self.after),
+            self._decoder.pending,
+        )
+
+    def verdict(self, rule_id: str, ex: Exchange) -> Any:
+        """The rule's verdict on ``ex``, whose body is exactly the bytes fed (``None``: not a
+        rule watched here): its first failure here, else what :func:`fold` says of the whole
+        stream, from the watch already fed. When the bytes stopped being UTF-8 the body is
+        folded whole (it has no chunks then), and a failure seen here before the bad bytes
+        counts only where that fold does not fail."""
+        watch = self._watches.get(rule_id)
+        if watch is None:
+            return None
+        failure = self.failures.get(rule_id)
+        if self._broken:
+            whole = _outcome(functools.partial(fold, ex, type(watch)))
+            return whole if failure is None or isinstance(whole, CheckFailed) else failure
+        if failure is not None:
+            return failure
+        return _outcome(functools.partial(_end, watch, ex))
+
+
+def _end(watch: ChunkWatch, ex: Exchange) -> bool:
+    return watch.end(_stream(ex), ex)
+
 
 def _after_done(watch: ChunkWatch, data: str) -> None:
     watch.after_done(data)
-
-
-def _feed(watch: ChunkWatch, position: int, chunk: Any) -> None:
-    watch.chunks += 1
-    watch.chunk(position, chunk)
-
-
-def _decode(data: str) -> Any:
-    try:
-        return json.loads(data)
-    except (ValueError, RecursionError):
-        return data
 
 
 def choices(chunk: Any) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ with their request and curl reproducer, in a form a worker can send the master
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .. import checks
@@ -74,6 +74,10 @@ def result_from_wire(data: dict[str, Any]) -> CheckResult:
     )
 
 
+def _unused(failed: CheckFailed) -> Failure:  # pragma: no cover - no rule failed
+    raise AssertionError("no failure to keep")
+
+
 class Book:
     """Rule results by rule id (not thread-safe: one process's greenlets share one, and
     gevent switches only where they wait on I/O)."""
@@ -89,12 +93,21 @@ class Book:
         return result
 
     def record(
-        self, outcome: Mapping[str, Outcome], request: RequestRecord, where: str
+        self,
+        outcome: Mapping[str, Outcome],
+        request: RequestRecord | Callable[[], RequestRecord],
+        where: str,
     ) -> list[str]:
-        """Count one exchange's outcomes; the ids of the rules it broke. ``where``: what the
-        failure message starts with (the request's kind and number)."""
+        """Count one exchange's outcomes; the ids of the rules it broke. ``request``: the
+        request as sent, or what makes it (called only when a rule failed); ``where``: what
+        the failure message starts with (the request's kind and number)."""
         broken = [rule_id for rule_id, r in outcome.items() if isinstance(r, CheckFailed)]
-        reproducer = curl_command(self.base_url, request) if broken else ""
+        if not broken:
+            for rule_id, result in outcome.items():
+                checks.record(self._result(rule_id), result, _unused)
+            return broken
+        record = request if isinstance(request, RequestRecord) else request()
+        reproducer = curl_command(self.base_url, record)
         for rule_id, result in outcome.items():
 
             def failure(failed: CheckFailed, rule_id: str = rule_id) -> Failure:
@@ -104,7 +117,7 @@ class Book:
                     expected=failed.expected,
                     actual=failed.actual,
                     reproducer=reproducer,
-                    request=request,
+                    request=record,
                 )
 
             checks.record(self._result(rule_id), result, failure)

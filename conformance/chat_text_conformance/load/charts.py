@@ -66,37 +66,64 @@ def svg_chart(
     """A line chart: one polyline per series (a gap where a value is missing), axes with ticks,
     a legend; the values also in a ``<table>`` inside ``<details>`` for readers and tests."""
     values = [v for _, ys in series for v in ys if v is not None]
-    top = _nice(max(values) if values else 0.0)
-    right = max(xs[-1] if xs else 0.0, 1.0)
-    plot_w, plot_h = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
-
-    def x(t: float) -> float:
-        return _LEFT + plot_w * t / right
-
-    def y(v: float) -> float:
-        return _TOP + plot_h * (1 - v / top)
-
+    plot = _Plot(_nice(max(values) if values else 0.0), max(xs[-1] if xs else 0.0, 1.0))
     parts = [
         f'<figure class="chart" id="{_e(chart_id)}"><figcaption><strong>{_e(title)}</strong> '
         f'<span class="muted">({_e(unit)})</span></figcaption>',
         f'<svg viewBox="0 0 {_W} {_H}" role="img" aria-label="{_e(title)}" '
         'xmlns="http://www.w3.org/2000/svg">',
     ]
+    parts += _axes(plot)
+    parts += _lines(plot, xs, series)
+    parts.append("</svg>")
+    parts.append(_legend(series))
+    parts.append(_values(xs, series))
+    return "".join(parts)
+
+
+class _Plot:
+    """Where a value lands in the chart: ``top`` at the top of the plot, ``right`` seconds at
+    its right edge."""
+
+    def __init__(self, top: float, right: float) -> None:
+        self.top, self.right = top, right
+        self.width, self.height = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
+
+    def x(self, t: float) -> float:
+        return _LEFT + self.width * t / self.right
+
+    def y(self, v: float) -> float:
+        return _TOP + self.height * (1 - v / self.top)
+
+
+def _axes(plot: _Plot) -> list[str]:
+    """The grid lines with their values, the time ticks, and the two axes."""
+    parts = []
     for step in range(5):
-        value = top * step / 4
+        value = plot.top * step / 4
         parts.append(
-            f'<line class="grid" x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{y(value):.1f}" '
-            f'y2="{y(value):.1f}"/><text x="{_LEFT - 6}" y="{y(value) + 4:.1f}" '
+            f'<line class="grid" x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{plot.y(value):.1f}" '
+            f'y2="{plot.y(value):.1f}"/><text x="{_LEFT - 6}" y="{plot.y(value) + 4:.1f}" '
             f'text-anchor="end">{_fmt(value)}</text>'
         )
     for step in range(5):
-        t = right * step / 4
-        parts.append(f'<text x="{x(t):.1f}" y="{_H - 10}" text-anchor="middle">{_fmt(t)}s</text>')
+        t = plot.right * step / 4
+        parts.append(
+            f'<text x="{plot.x(t):.1f}" y="{_H - 10}" text-anchor="middle">{_fmt(t)}s</text>'
+        )
     parts.append(
         f'<line class="axis" x1="{_LEFT}" x2="{_LEFT}" y1="{_TOP}" y2="{_H - _BOTTOM}"/>'
         f'<line class="axis" x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{_H - _BOTTOM}" '
         f'y2="{_H - _BOTTOM}"/>'
     )
+    return parts
+
+
+def _lines(
+    plot: _Plot, xs: Sequence[float], series: Sequence[tuple[str, Sequence[float | None]]]
+) -> list[str]:
+    """Each series as polylines broken where a value is missing (a lone point as a dot)."""
+    parts = []
     for number, (name, ys) in enumerate(series):
         colour = _COLOURS[number % len(_COLOURS)]
         runs: list[list[str]] = [[]]
@@ -104,7 +131,7 @@ def svg_chart(
             if v is None:
                 runs.append([])
             else:
-                runs[-1].append(f"{x(t):.1f},{y(v):.1f}")
+                runs[-1].append(f"{plot.x(t):.1f},{plot.y(v):.1f}")
         for points in runs:
             if len(points) == 1:
                 cx, cy = points[0].split(",")
@@ -117,8 +144,11 @@ def svg_chart(
                     f'<polyline data-series="{_e(name)}" stroke="{colour}" '
                     f'points="{" ".join(points)}"/>'
                 )
-    parts.append("</svg>")
-    parts.append(
+    return parts
+
+
+def _legend(series: Sequence[tuple[str, Sequence[float | None]]]) -> str:
+    return (
         '<div class="legend">'
         + "".join(
             f'<span><i style="background:{_COLOURS[n % len(_COLOURS)]}"></i>{_e(name)}</span>'
@@ -126,6 +156,10 @@ def svg_chart(
         )
         + "</div>"
     )
+
+
+def _values(xs: Sequence[float], series: Sequence[tuple[str, Sequence[float | None]]]) -> str:
+    """The chart's values as a table, folded away, with the figure's end."""
     head = "".join(f"<th>{_e(name)}</th>" for name, _ in series)
     rows = "".join(
         f'<tr><td class="num">{_fmt(t)}</td>'
@@ -135,11 +169,10 @@ def svg_chart(
         + "</tr>"
         for i, t in enumerate(xs)
     )
-    parts.append(
+    return (
         f"<details><summary>values</summary><table><tr><th>t (s)</th>{head}</tr>{rows}"
         "</table></details></figure>"
     )
-    return "".join(parts)
 
 
 def _ms(summary: dict[str, Any], key: str) -> str:
@@ -152,9 +185,23 @@ def render_section(section: dict[str, Any]) -> str:
 
 
 def _section(section: dict[str, Any]) -> Iterator[str]:
-    requests = section["requests"]
     yield f"<style>{_CSS}</style>"
     yield '<section id="load"><h2>Load</h2>'
+    yield _cards(section)
+    if not section["judged"]:
+        yield '<p class="notes">--no-judge: the answers were measured, not judged.</p>'
+    yield from _latency(section)
+    if section["slos"]:
+        yield from _slos(section["slos"])
+    if section["workers"]:
+        yield from _workers(section["workers"])
+    yield from _over_time(section["over_time"])
+    yield "</div></section>"
+
+
+def _cards(section: dict[str, Any]) -> str:
+    """The headline figures, one card each (coloured when they are bad news)."""
+    requests = section["requests"]
     share = section["goodput"]["share"]
     cards = [
         ("requests", requests["total"], ""),
@@ -169,7 +216,7 @@ def _section(section: dict[str, Any]) -> Iterator[str]:
             "" if section["judged"] else "warn",
         ),
     ]
-    yield (
+    return (
         '<div class="cards">'
         + "".join(
             f'<div class="card {cls}"><div class="n">{_e(n)}</div><div class="l">{_e(label)}</div>'
@@ -178,8 +225,10 @@ def _section(section: dict[str, Any]) -> Iterator[str]:
         )
         + "</div>"
     )
-    if not section["judged"]:
-        yield '<p class="notes">--no-judge: the answers were measured, not judged.</p>'
+
+
+def _latency(section: dict[str, Any]) -> Iterator[str]:
+    """The latency figures' percentiles, one row each."""
     yield '<h3 style="margin-top:18px">Latency (ms)</h3><table class="latency"><tr><th>figure</th>'
     yield "<th>count</th>" + "".join(f"<th>p{q}</th>" for q in PERCENTILES) + "<th>max</th></tr>"
     for label, key in (
@@ -195,32 +244,41 @@ def _section(section: dict[str, Any]) -> Iterator[str]:
             + f'<td class="num">{_ms(summary, "max")}</td></tr>'
         )
     yield "</table>"
-    if section["slos"]:
-        yield '<h3 style="margin-top:18px">SLOs</h3><table class="slos">'
-        yield "<tr><th>objective</th><th>verdict</th><th>measured</th></tr>"
-        for slo in section["slos"]:
-            verdict = "met" if slo["met"] else "missed"
-            pill = "pass" if slo["met"] else "fail"
-            yield (
-                f'<tr data-slo="{_e(slo["name"])}" data-verdict="{verdict}"><td>'
-                f'<code>{_e(slo["label"])}</code></td><td><span class="pill {pill}">{verdict}'
-                f"</span></td><td>{_e(slo['detail'])}</td></tr>"
-            )
-        yield "</table>"
-    if section["workers"]:
-        yield '<h3 style="margin-top:18px">Workers</h3><table class="workers">'
-        yield "<tr><th>worker</th><th>reports</th><th>state</th></tr>"
-        for worker in section["workers"]:
-            state = f"LOST: {worker['reason']}" if worker["lost"] else "finished the run"
-            pill = "fail" if worker["lost"] else "pass"
-            yield (
-                f'<tr data-lost="{str(worker["lost"]).lower()}"><td>{worker["index"]} '
-                f'<span class="muted mono">{_e(worker["id"])}</span></td>'
-                f'<td class="num">{worker["reports"]}</td><td><span class="pill {pill}">'
-                f"{_e(state)}</span></td></tr>"
-            )
-        yield "</table>"
-    timeline = section["over_time"]
+
+
+def _slos(slos: list[dict[str, Any]]) -> Iterator[str]:
+    """Each objective, met or missed, with what was measured."""
+    yield '<h3 style="margin-top:18px">SLOs</h3><table class="slos">'
+    yield "<tr><th>objective</th><th>verdict</th><th>measured</th></tr>"
+    for slo in slos:
+        verdict = "met" if slo["met"] else "missed"
+        pill = "pass" if slo["met"] else "fail"
+        yield (
+            f'<tr data-slo="{_e(slo["name"])}" data-verdict="{verdict}"><td>'
+            f'<code>{_e(slo["label"])}</code></td><td><span class="pill {pill}">{verdict}'
+            f"</span></td><td>{_e(slo['detail'])}</td></tr>"
+        )
+    yield "</table>"
+
+
+def _workers(workers: list[dict[str, Any]]) -> Iterator[str]:
+    """Each worker of a distributed run: its reports, and whether it was lost."""
+    yield '<h3 style="margin-top:18px">Workers</h3><table class="workers">'
+    yield "<tr><th>worker</th><th>reports</th><th>state</th></tr>"
+    for worker in workers:
+        state = f"LOST: {worker['reason']}" if worker["lost"] else "finished the run"
+        pill = "fail" if worker["lost"] else "pass"
+        yield (
+            f'<tr data-lost="{str(worker["lost"]).lower()}"><td>{worker["index"]} '
+            f'<span class="muted mono">{_e(worker["id"])}</span></td>'
+            f'<td class="num">{worker["reports"]}</td><td><span class="pill {pill}">'
+            f"{_e(state)}</span></td></tr>"
+        )
+    yield "</table>"
+
+
+def _over_time(timeline: dict[str, Any]) -> Iterator[str]:
+    """The charts over time (the grid they sit in is closed by the caller)."""
     rows = timeline["buckets"]
     xs = [float(row["t"]) for row in rows]
     width = timeline["bucket_seconds"]
@@ -259,7 +317,6 @@ def _section(section: dict[str, Any]) -> Iterator[str]:
         [("output tokens/s", [row["output_tokens_per_second"] for row in rows])],
         chart_id="chart-tokens",
     )
-    yield "</div></section>"
 
 
 def inject_html(path: Path, section: dict[str, Any]) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 
 import gevent
 import gevent.event
-from locust import argument_parser
+from locust import argument_parser, constant, constant_throughput
 from locust.env import Environment
 from locust.runners import STATE_MISSING, MasterRunner
 
@@ -109,6 +109,10 @@ def _say(settings: LoadSettings, line: str) -> None:
 def _configure(settings: LoadSettings) -> None:
     ChatUser.network_timeout = settings.request_timeout
     ChatUser.connection_timeout = settings.request_timeout
+    if settings.max_rate is None:
+        ChatUser.wait_time = constant(0)
+    else:  # each user's share of the rate (``users``: over all the workers)
+        ChatUser.wait_time = constant_throughput(settings.max_rate / settings.users)
     logging.basicConfig(level=logging.WARNING, format="[locust] %(levelname)s %(message)s")
 
 

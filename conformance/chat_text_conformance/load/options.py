@@ -105,6 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
             "See docs/load.md."
         ),
     )
+    _target_flags(parser)
+    _load_flags(parser)
+    _distributed_flags(parser)
+    _output_flags(parser)
+    return parser
+
+
+def _target_flags(parser: argparse.ArgumentParser) -> None:
     target = parser.add_argument_group("target")
     target.add_argument("--base-url", help="server base URL, e.g. http://127.0.0.1:8000")
     target.add_argument("--model", help="model every request is pinned to")
@@ -114,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the model's context window in tokens (sizes the long prompts, enables the "
         "window rules)",
     )
+
+
+def _load_flags(parser: argparse.ArgumentParser) -> None:
     run = parser.add_argument_group("load")
     run.add_argument(
         "--users",
@@ -129,6 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--run-time",
         type=parse_run_time,
         help="how long the load lasts: 60s, 1m30s, 2h (default 60s)",
+    )
+    run.add_argument(
+        "--max-rate",
+        type=positive_float,
+        metavar="REQ/S",
+        help="at most this many requests per second over all users, each user paced at "
+        "REQ/S / --users (resends of busy answers not counted; default: every user sends its "
+        "next request as soon as its answer came)",
     )
     run.add_argument("--seed", type=_seed, help="seed of the traffic mix (default 1)")
     run.add_argument(
@@ -165,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="judge every answer (default); --no-judge only measures (to measure the cost of "
         "judging: scripts/bench_load.py)",
     )
+
+
+def _distributed_flags(parser: argparse.ArgumentParser) -> None:
     dist = parser.add_argument_group("distributed (Locust's master/worker)")
     dist.add_argument("--master", action="store_true", help="run as the master of workers")
     dist.add_argument(
@@ -192,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=_port,
         help=f"worker: the master's port (default {DEFAULT_MASTER_PORT})",
     )
+
+
+def _output_flags(parser: argparse.ArgumentParser) -> None:
     out = parser.add_argument_group("output")
     out.add_argument(
         "--report-dir",
@@ -200,7 +225,6 @@ def build_parser() -> argparse.ArgumentParser:
         "rule and per SLO) and DIR/report.html (charts over time); created if missing",
     )
     out.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
-    return parser
 
 
 @dataclass
@@ -218,6 +242,9 @@ class LoadSettings:
     users: int = DEFAULT_USERS
     spawn_rate: float = DEFAULT_SPAWN_RATE
     run_time: float = DEFAULT_RUN_TIME
+    max_rate: float | None = None
+    """Requests per second over all users at most (``None``: each user as fast as answers
+    come)."""
     seed: int = 1
     slos: list[dict[str, Any]] = field(default_factory=list)
     level: str = Level.SEMANTIC.value
@@ -265,6 +292,7 @@ _RUN_FLAGS = (
     ("users", "--users"),
     ("spawn_rate", "--spawn-rate"),
     ("run_time", "--run-time"),
+    ("max_rate", "--max-rate"),
     ("seed", "--seed"),
     ("slo", "--slo"),
     ("level", "--level"),
@@ -308,6 +336,7 @@ def settings_from(args: argparse.Namespace) -> LoadSettings:
         users=args.users or DEFAULT_USERS,
         spawn_rate=args.spawn_rate or DEFAULT_SPAWN_RATE,
         run_time=args.run_time or DEFAULT_RUN_TIME,
+        max_rate=args.max_rate,
         seed=1 if args.seed is None else args.seed,
         slos=[slo.to_json() for slo in (args.slo or ())],
         level=args.level or Level.SEMANTIC.value,

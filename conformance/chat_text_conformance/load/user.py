@@ -14,7 +14,9 @@ only the load engine's own process imports it.
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Iterable
 from typing import Any, ClassVar, cast
 
 import gevent
@@ -67,6 +69,8 @@ class LoadState:
             "Content-Type": "application/json",
             "Accept-Encoding": "identity",
         }
+        self.request_headers = tuple((k.lower(), v) for k, v in self.headers.items())
+        """The same, as an exchange records them."""
 
     def take(self) -> dict[str, Any]:
         """The verdicts and figures since the last take (wire form), and start again."""
@@ -114,7 +118,8 @@ def _content_of(chunk: Any) -> bool:
 
 class ChatUser(FastHttpUser):
     """One person chatting with the model, as fast as the answers come (no think time: the
-    closed loop LLM benchmarks use; ``--users`` sets the concurrency)."""
+    closed loop LLM benchmarks use; ``--users`` sets the concurrency), or paced to its share
+    of ``--max-rate`` (the engine sets :attr:`wait_time`)."""
 
     wait_time = constant(0)
     insecure = False
@@ -225,11 +230,14 @@ class ChatUser(FastHttpUser):
         self, response: Any, read: _Read, begin: float, watch: StreamJudge | None
     ) -> None:
         """Read the stream line by line as it arrives: each completed event timed, every byte
-        fed to the stream rules' watch."""
+        fed to the stream rules' watch (whose decoded chunks are then the ones timed: the
+        stream is decoded once)."""
         raw = getattr(response, "_response", None)
         readline = getattr(raw, "readline", None)
         if raw is None or readline is None:  # pragma: no cover - not geventhttpclient
             self._read_all(response, read)
+            if watch is not None:
+                watch.feed(read.body)
             return
         decoder = SSEDecoder()
         parts: list[bytes] = []
@@ -242,37 +250,17 @@ class ChatUser(FastHttpUser):
                         break
                 parts.append(line)
                 if watch is not None:
-                    watch.feed(line)
+                    _time_watched(read, watch, line, begin)
+                    continue
                 try:
                     events = decoder.feed(line)
                 except SSEDecodeError:
                     continue
                 if events:
-                    self._timed(read, events, begin)
+                    _time_chunks(read, _payloads(event.data for event in events), begin)
         except Exception as exc:  # the connection went away mid-stream
             read.error = f"stream cut: {type(exc).__name__}: {exc}"
         read.body = b"".join(parts)
-
-    @staticmethod
-    def _timed(read: _Read, events: list[Any], begin: float) -> None:
-        now = (time.perf_counter() - begin) * 1000
-        for event in events:
-            data = event.data
-            if data.startswith("[DONE]"):
-                continue
-            try:
-                chunk = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(chunk, dict) and chunk.get("usage") is not None:
-                read.usage = chunk["usage"]
-            if not _content_of(chunk):
-                continue
-            if read.ttft is None:
-                read.ttft = now
-            elif read.last_event is not None:
-                read.gaps.append(now - read.last_event)
-            read.last_event = now
 
     def _judge(
         self,
@@ -289,9 +277,8 @@ class ChatUser(FastHttpUser):
         """Judge one answered exchange (when judging), fill ``sample``; the first choice's
         content."""
         settings = state.settings
-        where = f"#{number} {plan.name}"
-        content: str | None = None
-        usage: Any = read.usage
+        # the watch was fed the body (an event stream): its parse and its verdicts are used
+        streamed = watch if watch is not None and content_type == "text/event-stream" else None
         exchange: Exchange | None = None
         if status:
             exchange = Exchange(
@@ -305,63 +292,130 @@ class ChatUser(FastHttpUser):
                 cut_short=None,
                 key=number,
                 received_at=sample.started,
-                request_headers=tuple((k.lower(), v) for k, v in state.headers.items()),
+                request_headers=state.request_headers,
                 request_body=plan.body,
+                known_stream=streamed.parsed() if streamed is not None else None,
             )
         if settings.judge:
-            record = RequestRecord.build("POST", PATH, state.headers, plan.body, state.token)
-            if exchange is None:
-                state.book.record_failure(
-                    TRANSPORT_RULE,
-                    Failure(
-                        check=TRANSPORT_RULE,
-                        message=f"{where}: {read.error}",
-                        expected="a complete HTTP response within --request-timeout",
-                        actual=read.error or "no answer",
-                        request=record,
-                    ),
-                )
-                sample.violated = True
-            else:
-                outcome = checks.judge(exchange, state.level)
-                if watch is not None:
-                    for rule_id, failure in watch.failures.items():
-                        if rule_id in outcome and not isinstance(outcome[rule_id], CheckFailed):
-                            outcome[rule_id] = failure
-                if read.error is not None:  # answered, but the answer was cut
-                    outcome[TRANSPORT_RULE] = CheckFailed(
-                        read.error,
-                        expected="a complete HTTP response within --request-timeout",
-                        actual=read.error,
-                    )
-                broken = state.book.record(outcome, record, where)
-                sample.violated = bool(broken)
-        if exchange is not None and exchange.ok:
-            answer = exchange.answer if settings.judge else None
-            if answer is not None:
-                usage = answer.usage
-                if answer.choices:
-                    first = answer.choices[0].get("content")
-                    content = first if isinstance(first, str) else None
-            elif content_type == "application/json":
-                content, usage = _plain_answer(read.body)
-            elif read.body:
-                content = ""  # a stream, not judged: the conversation goes on without its text
-        counts = _usage_counts(usage)
-        if counts is not None:
-            sample.prompt_tokens, sample.completion_tokens = counts
-        sample.ttft_ms = read.ttft
-        sample.gaps_ms = read.gaps
-        if read.ttft is not None and sample.completion_tokens > 1:
-            sample.tpot_ms = (sample.latency_ms - read.ttft) / (sample.completion_tokens - 1)
-        sample.error = _error(plan, status, read.error, read.body)
-        sample.good = (
-            sample.error is None
-            and not sample.violated
-            and (status != 0 and (plan.invalid or 200 <= status < 300))
-            and within(sample, settings.slo_objectives)
-        )
+            sample.violated = _verdicts(state, plan, number, exchange, read, streamed)
+        content, usage = _said(exchange, content_type, read, settings.judge)
+        _measured(sample, plan, status, read, usage, settings)
         return content
+
+
+def _verdicts(
+    state: LoadState,
+    plan: Plan,
+    number: int,
+    exchange: Exchange | None,
+    read: _Read,
+    streamed: StreamJudge | None,
+) -> bool:
+    """Judge the exchange (``None``: no answer came) and record the verdicts in the book;
+    whether a rule failed."""
+    where = f"#{number} {plan.name}"
+    record = functools.partial(
+        RequestRecord.build, "POST", PATH, state.headers, plan.body, state.token
+    )
+    if exchange is None:
+        state.book.record_failure(
+            TRANSPORT_RULE,
+            Failure(
+                check=TRANSPORT_RULE,
+                message=f"{where}: {read.error}",
+                expected="a complete HTTP response within --request-timeout",
+                actual=read.error or "no answer",
+                request=record(),
+            ),
+        )
+        return True
+    outcome = checks.judge(exchange, state.level, stream=streamed)
+    if read.error is not None:  # answered, but the answer was cut
+        outcome[TRANSPORT_RULE] = CheckFailed(
+            read.error,
+            expected="a complete HTTP response within --request-timeout",
+            actual=read.error,
+        )
+    return bool(state.book.record(outcome, record, where))
+
+
+def _said(
+    exchange: Exchange | None, content_type: str, read: _Read, judged: bool
+) -> tuple[str | None, Any]:
+    """What a successful answer said: its first choice's content (``""`` for a stream not
+    judged: the conversation goes on without its text) and its usage (else the usage read)."""
+    content: str | None = None
+    usage: Any = read.usage
+    if exchange is not None and exchange.ok:
+        answer = exchange.answer if judged else None
+        if answer is not None:
+            usage = answer.usage
+            if answer.choices:
+                first = answer.choices[0].get("content")
+                content = first if isinstance(first, str) else None
+        elif content_type == "application/json":
+            content, usage = _plain_answer(read.body)
+        elif read.body:
+            content = ""
+    return content, usage
+
+
+def _measured(
+    sample: Sample, plan: Plan, status: int, read: _Read, usage: Any, settings: LoadSettings
+) -> None:
+    """Fill the sample's figures: tokens, TTFT, gaps, TPOT, error, and whether it was good."""
+    counts = _usage_counts(usage)
+    if counts is not None:
+        sample.prompt_tokens, sample.completion_tokens = counts
+    sample.ttft_ms = read.ttft
+    sample.gaps_ms = read.gaps
+    if read.ttft is not None and sample.completion_tokens > 1:
+        sample.tpot_ms = (sample.latency_ms - read.ttft) / (sample.completion_tokens - 1)
+    sample.error = _error(plan, status, read.error, read.body)
+    sample.good = (
+        sample.error is None
+        and not sample.violated
+        and (status != 0 and (plan.invalid or 200 <= status < 300))
+        and within(sample, settings.slo_objectives)
+    )
+
+
+def _payloads(data: Iterable[str]) -> list[Any]:
+    """The JSON of each event's data (``[DONE]`` and what is not JSON left out)."""
+    chunks = []
+    for item in data:
+        if item.startswith("[DONE]"):
+            continue
+        try:
+            chunks.append(orjson.loads(item))
+        except orjson.JSONDecodeError:
+            continue
+    return chunks
+
+
+def _time_watched(read: _Read, watch: StreamJudge, line: bytes, begin: float) -> None:
+    """Feed ``line`` to the watch; time the chunks it decoded (and the events after
+    ``[DONE]``, read as :func:`_payloads` reads them)."""
+    seen, after = len(watch.chunks), len(watch.after)
+    watch.feed(line)
+    if len(watch.chunks) > seen or len(watch.after) > after:
+        chunks = [c for c in watch.chunks[seen:] if not isinstance(c, str)]
+        _time_chunks(read, chunks + _payloads(watch.after[after:]), begin)
+
+
+def _time_chunks(read: _Read, chunks: list[Any], begin: float) -> None:
+    """What arrived now: the usage, the first content (TTFT), the gaps between contents."""
+    now = (time.perf_counter() - begin) * 1000
+    for chunk in chunks:
+        if isinstance(chunk, dict) and chunk.get("usage") is not None:
+            read.usage = chunk["usage"]
+        if not _content_of(chunk):
+            continue
+        if read.ttft is None:
+            read.ttft = now
+        elif read.last_event is not None:
+            read.gaps.append(now - read.last_event)
+        read.last_event = now
 
 
 def _plain_answer(body: bytes) -> tuple[str | None, Any]:
