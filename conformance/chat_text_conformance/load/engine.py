@@ -21,7 +21,6 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
@@ -37,6 +36,8 @@ from ..engine.target import token_from_env
 from .book import Book
 from .figures import Figures
 from .options import LoadSettings
+from .report import finish
+from .result import LoadResult, WorkerInfo
 from .user import ChatUser, LoadState
 
 __all__ = ["SETTINGS_ENV", "LoadResult", "WorkerInfo", "main"]
@@ -49,56 +50,6 @@ OPTION = "chat_text_settings"
 """The custom option of ``parsed_options`` the settings travel in to the workers."""
 REPORT_EVERY = 1.0
 """Seconds between two reports of a worker to its master."""
-
-
-@dataclass
-class WorkerInfo:
-    id: str
-    index: int
-    connected_at: float
-    reports: int = 0
-    last_report: float | None = None
-    final: bool = False
-    lost: str | None = None
-    """Why the worker is counted as lost (``None``: it finished the run)."""
-    lost_at: float | None = None
-
-    def to_json(self, start: float) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "index": self.index,
-            "connected_at": round(self.connected_at - start, 3),
-            "reports": self.reports,
-            "last_report_at": None
-            if self.last_report is None
-            else round(self.last_report - start, 3),
-            "final_report": self.final,
-            "lost": self.lost is not None,
-            "reason": self.lost,
-            "lost_at": None if self.lost_at is None else round(self.lost_at - start, 3),
-        }
-
-
-@dataclass
-class LoadResult:
-    settings: LoadSettings
-    book: Book
-    figures: Figures
-    started: float
-    ended: float
-    workers: list[WorkerInfo] = field(default_factory=list)
-    gave_up: int = 0
-    interrupted: bool = False
-    setup_error: str | None = None
-    locust_requests: int = 0
-    locust_failures: int = 0
-    cpu_seconds: float | None = None
-    """CPU time this process spent over the run (the load generator's own cost; a master's is
-    its own, not its workers')."""
-
-    @property
-    def lost_workers(self) -> list[WorkerInfo]:
-        return [worker for worker in self.workers if worker.lost is not None]
 
 
 def _say(settings: LoadSettings, line: str) -> None:
@@ -397,8 +348,6 @@ def main() -> int:
         result = run_master(settings, token)
     else:
         result = run_local(settings, token)
-    from .report import finish
-
     return finish(result, token)
 
 

@@ -14,16 +14,14 @@ import math
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..engine.target import Level
 from ..reporting import files as reports
 from ..reporting.results import CheckResult, RunReport
 from .figures import PERCENTILES, Bucket, Figures, Histogram
+from .result import LoadResult
 from .slo import SLOVerdict, judge_slos
-
-if TYPE_CHECKING:
-    from .engine import LoadResult
 
 __all__ = ["build_report", "finish", "load_section", "over_time"]
 
