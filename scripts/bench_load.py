@@ -5,7 +5,12 @@
    (on / off) and the generator's CPU per request each way. Judging's cost is
    ``1 - rate ratio`` (what it takes from the achievable request rate); it must stay within
    ``--max-cost`` (default 15%).
-2. the highest request rate one worker (one local engine process) sustains against the reference
+2. the same at a model's latency: the reference server answering ``--latency`` seconds late
+   (before its first byte, as a model's time to first token; default 0.1 s), judging on vs
+   off, the same users: what judging takes from the request rate when the generator waits on
+   the model, as it does against a real one (reported; the budget is judged on part 1, where
+   the generator is never idle and every microsecond of judging shows).
+3. the highest request rate one worker (one local engine process) sustains against the reference
    server, judging on: users doubled from ``--users`` until the rate stops growing by 5%, or
    errors appear.
 
@@ -46,6 +51,18 @@ with running_server(tokens=[sys.argv[1]]) as url:
     sys.stdin.read()  # serve until the benchmark closes our stdin (or dies)
 """
 
+_SERVE_SLOW = """
+import logging, sys
+from chat_text_server import create_app
+from chat_text_server.testing import running_server
+from chat_text_testkit.deployments import Slow
+app = Slow(create_app([sys.argv[1]]), float(sys.argv[2]))
+with running_server(app, tokens=[sys.argv[1]]) as url:
+    logging.getLogger("uvicorn.error").setLevel(logging.ERROR)
+    print(url, flush=True)
+    sys.stdin.read()
+"""
+
 
 def _run(url: str, users: int, seconds: float, judge: bool, folder: Path) -> dict[str, Any]:
     """One load run (the CLI, as users run it); its report's load section."""
@@ -80,6 +97,25 @@ def _run(url: str, users: int, seconds: float, judge: bool, folder: Path) -> dic
     return load
 
 
+def _at_latency(args: argparse.Namespace, root: Path) -> None:
+    """Judging on vs off against the reference server behind a model's latency."""
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    with child_server(_SERVE_SLOW, TOKEN, str(args.latency)) as url:
+        for number, judge in enumerate(
+            ([True, False, False, True] * args.rounds)[: 2 * args.rounds]
+        ):
+            load = _run(url, args.users, args.run_time, judge, root / f"slow{number}")
+            rates[judge].append(load["requests_per_second"])
+    on, off = statistics.median(rates[True]), statistics.median(rates[False])
+    ratio = on / off if off else 0.0
+    print(
+        f"{args.users} users, the model answering {args.latency:g} s late: judging on {on:.1f} "
+        f"req/s, off {off:.1f} req/s: ratio {ratio:.3f} (judging costs "
+        f"{max(0.0, 1 - ratio) * 100:.1f}% of the request rate)",
+        flush=True,
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=16)
@@ -87,6 +123,7 @@ def main() -> int:
     parser.add_argument("--run-time", type=float, default=6.0)
     parser.add_argument("--max-cost", type=float, default=0.15)
     parser.add_argument("--max-users", type=int, default=64)
+    parser.add_argument("--latency", type=float, default=0.1)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, child_server(_SERVE_REFERENCE, TOKEN) as url:
         root = Path(tmp)
@@ -113,6 +150,7 @@ def main() -> int:
             f"budget {args.max_cost * 100:.0f}%); generator CPU per request {cpu_on:.0f} us "
             f"judged vs {cpu_off:.0f} us not"
         )
+        _at_latency(args, root)
         best, best_users, users = 0.0, 0, max(1, args.users // 4)
         while users <= args.max_users:
             load = _run(url, users, args.run_time, True, root / f"max{users}")
