@@ -3,7 +3,7 @@
 Starts ``chat-text-server`` on a free 127.0.0.1 port (its own process, access log off), runs
 ``st run openapi.yaml`` against it with an explicit config (the repository's
 ``schemathesis.toml`` belongs to the conformance suite and is not used here) and the hooks in
-``scripts/fuzz_server_hooks.py``, then stops the server. Exit status 0 when every check passed,
+``chat_text_testkit.fuzz_hooks``, then stops the server. Exit status 0 when every check passed,
 no response was a 5xx and at least ``--cases`` cases were generated; 1 otherwise.
 
 Checks: ``not_a_server_error`` (never a 5xx), ``status_code_conformance``,
@@ -34,7 +34,7 @@ CHECKS = (
     "response_headers_conformance,negative_data_rejection"
 )
 CONFIG = """
-hooks = "fuzz_server_hooks"
+hooks = "chat_text_testkit.fuzz_hooks"
 request-timeout = 30
 
 [generation]
@@ -90,9 +90,7 @@ def run_st(
     ]  # fmt: skip
     if args.seed is not None:
         st += ["--seed", str(args.seed)]
-    env = {**os.environ, "FUZZ_SERVER_STATS": str(tmp / "statuses.txt"),
-           "PYTHONPATH": os.pathsep.join([str(ROOT / "scripts"),
-                                          os.environ.get("PYTHONPATH", "")])}  # fmt: skip
+    env = {**os.environ, "FUZZ_SERVER_STATS": str(tmp / "statuses.txt")}
     print(f"fuzz: st run --phases {phases} --mode {mode} ({examples} examples) ...", flush=True)
     done = subprocess.run(st, cwd=tmp, env=env, capture_output=True, text=True, check=False)
     return done.returncode, done.stdout + done.stderr

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from .. import checks
+from .._internals import without_local_constants
 from ..checks.builtins import PREFLIGHT
 from ..properties import PropertyOutcome, run_properties
 from ..reporting.coverage import SpecCoverage
@@ -130,7 +131,12 @@ def run(
         return state.report
     probed_auth = auth_probes(target, state.context, level, state.meter, pacer)
     state.prepare(max_requests, max_tokens)
-    outcome, found = state.both_parts()
+    # every draw of the run (schemathesis's engines and the properties, in whatever threads)
+    # without the string and number literals hypothesis finds in the process's *local* modules:
+    # those depend on how the package is installed (editable or not) and on what the caller's
+    # own files contain, and a hook switched on and off by one thread changed another's draws
+    with without_local_constants():
+        outcome, found = state.both_parts()
     state.collect(outcome, found, probed_auth)
     return state.report
 

@@ -1,4 +1,5 @@
-"""schemathesis hooks for ``scripts/fuzz_server.py`` (loaded by module name, not by pytest).
+"""schemathesis hooks for ``scripts/fuzz_server.py`` (loaded by module name, not by pytest;
+test support: installed with ``testkit/``, never shipped).
 
 ``map_case`` pins the generated ``model`` to a model the reference server has, alternating
 between ``$FUZZ_SERVER_MODELS`` (comma-separated; default: every built-in model), so that
