@@ -615,13 +615,16 @@ def _add_hooks(
     parts: int,
     oversized: bool = True,
 ) -> None:
-    """``oversized=False``: drawn bodies over ``x-max-body-bytes`` are not sent (see
-    :func:`within_body_limit`)."""
+    """``oversized=False``: drawn bodies over ``x-max-body-bytes``, and drawn prompts over
+    :data:`DRAWN_PROMPT_CHARS`, are not sent (see :func:`within_body_limit` and
+    :func:`within_drawn_prompt_limit`)."""
     if parts > 1 or not oversized:
 
         @schema.hook("filter_case")
         def filter_case(hook_context: Any, case: Any) -> bool:
-            if not oversized and not within_body_limit(case.body):
+            if not oversized and not (
+                within_body_limit(case.body) and within_drawn_prompt_limit(case.body)
+            ):
                 return False
             return parts == 1 or partition_of(case, parts) == part
 
@@ -629,6 +632,29 @@ def _add_hooks(
     def map_case(hook_context: Any, case: Any) -> Any:
         case.body = pin_model(case.body, target.model)
         return vary_legal_encoding(case) if positive else case
+
+
+DRAWN_PROMPT_CHARS = 4096
+"""Above the schema level, the most characters of message content one drawn case may carry.
+A drawn content near the spec's maxLength (32,768 characters) is one more of the same string,
+up to 32k prompt tokens in a single request, and whether the coverage phase draws one depends
+on the draw: the validation properties send the maxLength cases themselves (exactly maxLength
+accepted, one more refused), so the engines leave longer drawn prompts out and a run's cost
+does not swing with the seed."""
+
+
+def within_drawn_prompt_limit(body: Any) -> bool:
+    """Whether the message contents of a drawn ``body`` total at most
+    :data:`DRAWN_PROMPT_CHARS` characters (a body that is not a request always fits)."""
+    messages = body.get("messages") if isinstance(body, dict) else None
+    if not isinstance(messages, list):
+        return True
+    total = 0
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            total += len(content)
+    return total <= DRAWN_PROMPT_CHARS
 
 
 def within_body_limit(body: Any) -> bool:
