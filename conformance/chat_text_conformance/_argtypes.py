@@ -8,7 +8,14 @@ import math
 import os
 from pathlib import Path
 
-__all__ = ["non_negative_float", "positive_float", "positive_int", "report_dir_problem", "workers"]
+__all__ = [
+    "non_negative_float",
+    "positive_float",
+    "positive_int",
+    "report_dir_problem",
+    "seed",
+    "workers",
+]
 
 
 def positive_int(text: str) -> int:
@@ -39,6 +46,14 @@ def non_negative_float(text: str) -> float:
     if not value >= 0 or math.isinf(value):
         raise argparse.ArgumentTypeError(f"must be a number of 0 or more, got {text}")
     return value
+
+
+def seed(text: str) -> int:
+    """A random seed: any integer."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
 
 
 def workers(text: str) -> int | str:

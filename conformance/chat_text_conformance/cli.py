@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ._argtypes import non_negative_float, positive_float, positive_int, report_dir_problem
+from ._argtypes import seed as seed_type
 from ._argtypes import workers as workers_type
 from .engine.pacing import AUTO_CEILING, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_WAIT
 from .engine.target import TOKEN_ENV, Level, Target, token_from_env
@@ -46,13 +47,6 @@ def _percent(text: str) -> float:
     if not 0 <= value <= 100:
         raise argparse.ArgumentTypeError(f"must be between 0 and 100, got {text}")
     return value
-
-
-def _seed(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,7 +111,7 @@ def _run_options(run: argparse._ArgumentGroup) -> None:
         default=DEFAULT_MAX_EXAMPLES,
         help=f"examples per schemathesis phase and per property (default {DEFAULT_MAX_EXAMPLES})",
     )
-    run.add_argument("--seed", type=_seed, help="random seed (default: random, printed)")
+    run.add_argument("--seed", type=seed_type, help="random seed (default: random, printed)")
     run.add_argument(
         "--request-timeout",
         type=positive_float,

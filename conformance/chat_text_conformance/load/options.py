@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .._argtypes import positive_float, positive_int, report_dir_problem
+from .._argtypes import seed as seed_type
 from ..engine.target import TOKEN_ENV, Level
 from .slo import SLO, SLOError, parse_slos
 
@@ -65,13 +66,6 @@ def _port(text: str) -> int:
     if not 1 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"must be between 1 and 65535, got {value}")
     return value
-
-
-def _seed(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
 
 
 def _slos(text: str) -> tuple[SLO, ...]:
@@ -149,7 +143,7 @@ def _load_flags(parser: argparse.ArgumentParser) -> None:
         "REQ/S / --users (resends of busy answers not counted; default: every user sends its "
         "next request as soon as its answer came)",
     )
-    run.add_argument("--seed", type=_seed, help="seed of the traffic mix (default 1)")
+    run.add_argument("--seed", type=seed_type, help="seed of the traffic mix (default 1)")
     run.add_argument(
         "--slo",
         type=_slos,
