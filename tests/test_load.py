@@ -281,7 +281,10 @@ def test_a_master_and_two_workers_load_the_reference_server_without_a_violation(
     assert requests["total"] > 0 and requests["violations"] == 0 and requests["errors"] == 0
     # paced: each user its share of --max-rate (unpaced, the same run sends thousands)
     assert requests["total"] <= MAX_RATE * 2 * 1.5
-    assert set(requests["by_kind"]) == {"short", "long", "turn", "invalid"}
+    # the seeded mix's kinds (how many of them a paced 2 s run reaches depends on the machine's
+    # speed; the whole mix: test_the_traffic_mix_is_seeded_and_its_invalid_requests_are_invalid)
+    assert set(requests["by_kind"]) <= {"short", "long", "turn", "invalid"}
+    assert "short" in requests["by_kind"]
     # every answer judged: the transport rule counts each answered exchange once
     answered = next(r for r in report["results"] if r["name"] == "server_answers_every_request")
     assert answered["passed"] == requests["answered"]
