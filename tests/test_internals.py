@@ -67,7 +67,41 @@ def _exchange(status: int, body: bytes, content_type: str = "application/json") 
     )
 
 
-@pytest.mark.parametrize("name", _internals.BUILTIN_NAMES)
+def _called_by_the_rules() -> list[str]:
+    """The schemathesis checks the built-in rules call, by name (read from their code)."""
+    from chat_text_conformance.checks import builtins
+
+    tree = ast.parse(Path(builtins.__file__).read_text(encoding="utf-8"))
+    return sorted(
+        {
+            node.args[0].value
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("_schemathesis", "_run_builtin")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        }
+    )
+
+
+def test_the_rules_call_the_five_built_in_checks() -> None:
+    assert _called_by_the_rules() == [
+        "content_type_conformance",
+        "not_a_server_error",
+        "response_headers_conformance",
+        "response_schema_conformance",
+        "status_code_conformance",
+    ]
+
+
+def test_an_unknown_built_in_check_is_named() -> None:
+    with pytest.raises(LookupError, match="no check named 'no_such_check'"):
+        _internals.run_builtin_check("no_such_check", _exchange(200, b"{}"))
+
+
+@pytest.mark.parametrize("name", _called_by_the_rules())
 def test_every_built_in_check_still_judges_a_recorded_exchange(name: str) -> None:
     """Each built-in the rules call is found by its name, holds on a documented answer and
     fails on an undocumented one."""
