@@ -144,24 +144,7 @@ def preflight(target: Target, meter: Meter | None = None, pacer: Pacer | None = 
 
     def send() -> httpx.Response:
         found.requests += 1
-        response = httpx.post(
-            url,
-            content=payload,
-            headers=headers,
-            timeout=target.request_timeout,
-            verify=tls_context(),
-        )
-        if meter is not None:
-            meter.record(
-                request_bytes=len(payload),
-                status=response.status_code,
-                content_type=response.headers.get("content-type", ""),
-                body=response.content,
-                phase="pre-flight",
-                request=body,
-                headers=response.headers.items(),
-            )
-        return response
+        return _post(target, url, payload, headers, meter, body)
 
     if pacer is None:
         pacer = Pacer()
@@ -283,24 +266,7 @@ def auth_probes(
         )
 
         def send(sent: dict[str, str] = headers) -> httpx.Response:
-            response = httpx.post(
-                url,
-                content=payload,
-                headers=sent,
-                timeout=target.request_timeout,
-                verify=tls_context(),
-            )
-            if meter is not None:
-                meter.record(
-                    request_bytes=len(payload),
-                    status=response.status_code,
-                    content_type=response.headers.get("content-type", ""),
-                    body=response.content,
-                    phase="pre-flight",
-                    request=body,
-                    headers=response.headers.items(),
-                )
-            return response
+            return _post(target, url, payload, sent, meter, body)
 
         try:
             response = (pacer or Pacer()).call(send, lambda r: r.status_code, lambda r: r.headers)
@@ -333,3 +299,28 @@ def _failure(
         reproducer=curl_command(base_url, record),
         request=record,
     )
+
+
+def _post(
+    target: Target,
+    url: str,
+    payload: bytes,
+    headers: dict[str, str],
+    meter: Meter | None,
+    body: Any,
+) -> httpx.Response:
+    """One pre-flight request, counted by the run's meter (phase ``pre-flight``)."""
+    response = httpx.post(
+        url, content=payload, headers=headers, timeout=target.request_timeout, verify=tls_context()
+    )
+    if meter is not None:
+        meter.record(
+            request_bytes=len(payload),
+            status=response.status_code,
+            content_type=response.headers.get("content-type", ""),
+            body=response.content,
+            phase="pre-flight",
+            request=body,
+            headers=response.headers.items(),
+        )
+    return response
