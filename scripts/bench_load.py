@@ -5,6 +5,9 @@
    (on / off) and the generator's CPU per request each way. Judging's cost is
    ``1 - rate ratio`` (what it takes from the achievable request rate); it must stay within
    ``--max-cost`` (default 15%).
+   Judging runs in a judge process beside each engine process (lowest priority while the load
+   runs, then normal priority for what is left): each judged run also prints the judge's CPU
+   per answer, the answers left to judge when the load stopped, and how long they took.
 2. the same at a model's latency: the reference server answering ``--latency`` seconds late
    (before its first byte, as a model's time to first token; default 0.1 s), judging on vs
    off, the same users: what judging takes from the request rate when the generator waits on
@@ -97,6 +100,18 @@ def _run(url: str, users: int, seconds: float, judge: bool, folder: Path) -> dic
     return load
 
 
+def _judging(load: dict[str, Any]) -> str:
+    """What the judge process of a judged run did (its cost is not the generator's)."""
+    judging = load.get("judging")
+    if not judging:
+        return ""
+    return (
+        f"; judge: {judging['judged']} answers, {judging['cpu_us_per_answer']} us CPU each, "
+        f"{judging['backlog_at_stop']} left at the load's end, judged in "
+        f"{judging['drain_seconds']:.1f}s"
+    )
+
+
 def _at_latency(args: argparse.Namespace, root: Path) -> None:
     """Judging on vs off against the reference server behind a model's latency."""
     rates: dict[bool, list[float]] = {True: [], False: []}
@@ -106,6 +121,8 @@ def _at_latency(args: argparse.Namespace, root: Path) -> None:
         ):
             load = _run(url, args.users, args.run_time, judge, root / f"slow{number}")
             rates[judge].append(load["requests_per_second"])
+            if judge:
+                print(f"  at {args.latency:g} s{_judging(load)}", flush=True)
     on, off = statistics.median(rates[True]), statistics.median(rates[False])
     ratio = on / off if off else 0.0
     print(
@@ -138,7 +155,7 @@ def main() -> int:
             print(
                 f"judging {'on ' if judge else 'off'}: {load['requests_per_second']:8.1f} req/s, "
                 f"generator {load['generator']['cpu_us_per_request']:7.1f} us CPU/request "
-                f"({load['generator']['cpu_share'] * 100:.0f}% of a core)",
+                f"({load['generator']['cpu_share'] * 100:.0f}% of a core)" + _judging(load),
                 flush=True,
             )
         on, off = statistics.median(rates[True]), statistics.median(rates[False])
@@ -160,10 +177,13 @@ def main() -> int:
                 f"{load['requests']['errors']}, TTFT p95 {load['ttft_ms']['p95']} ms",
                 flush=True,
             )
-            if load["requests"]["errors"] or rate < best * 1.05:
-                best = max(best, rate) if not load["requests"]["errors"] else best
+            if load["requests"]["errors"]:
                 break
-            best, best_users = rate, users
+            grew = rate >= best * 1.05
+            if rate > best:
+                best, best_users = rate, users
+            if not grew:
+                break
             users *= 2
         print(f"highest rate one worker sustained: {best:.1f} req/s ({best_users} users)")
     return 0 if 1 - ratio <= args.max_cost else 1

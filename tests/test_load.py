@@ -189,6 +189,178 @@ def test_the_traffic_mix_is_seeded_and_its_invalid_requests_are_invalid() -> Non
     assert any(len(p.document["messages"]) > 2 for p in turns)  # conversations go on
 
 
+# --- the judge process ----------------------------------------------------------------------------
+
+# Judging in a child process of the test: gevent's child watcher reaps children, which must never
+# touch the test process's own (their exit codes would read 0).
+_JUDGING = """
+import json, os, pickle, signal, sys, time
+import gevent
+from chat_text_conformance.load import judging
+from chat_text_conformance.load.figures import Figures, Sample
+from chat_text_conformance.load.options import LoadSettings
+
+scenario, path = sys.argv[1], sys.argv[2]
+with open(path, "rb") as f:
+    records = pickle.load(f)
+settings = LoadSettings(base_url="http://127.0.0.1:9", model="chat-text-mini")
+figures, reports = Figures(), []
+for record in records:
+    figures.observe(Sample(record[8], "short", record[4], 1.0, judged=True, good=True))
+
+def report(message):
+    reports.append(message)
+    for second, good, error_free in message["violating"]:
+        figures.violated(second, good=good, error_free=error_free)
+
+job = judging.Judging(settings, os.environ["CHAT_TEXT_API_KEY"], report)
+blocked = False
+if scenario == "dies":
+    job.process.kill()
+    job.process.wait()
+if scenario == "held":
+    judging.BACKLOG_BYTES = 1
+    os.kill(job.process.pid, signal.SIGSTOP)
+    submitter = gevent.spawn(lambda: [job.submit(r) for r in records])
+    deadline = time.monotonic() + 30
+    # the pipe is full and the buffer over its bound: the users wait for room
+    while not (job._queued_bytes > 1 and not job._room.is_set() and job._writer_blocked):
+        assert time.monotonic() < deadline, "the buffer never filled"
+        gevent.sleep(0.01)
+    blocked = not submitter.dead
+    os.kill(job.process.pid, signal.SIGCONT)
+    submitter.join(timeout=60)
+else:
+    for record in records:
+        job.submit(record)
+stats = job.finish(timeout=60)
+failed = {}
+for message in reports:
+    for result in message["book"]["results"]:
+        failed[result["name"]] = failed.get(result["name"], 0) + result["failed"]
+final = reports[-1]["final"] if reports else None
+print(json.dumps({
+    "stats": stats, "failed": failed, "blocked": blocked, "final": final,
+    "violations": figures.total.violations, "good": figures.total.good,
+    "conformant": figures.total.conformant,
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def answers(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[Any]]:
+    """Real answers of the reference server as a load engine hands them to its judge (a plain
+    and a streamed one per request); the last one with a planted bug (usage's total is not the
+    sum)."""
+    import httpx
+    from chat_text_conformance.load.judge import request_headers
+
+    from chat_text_server.testing import running_server
+
+    token = "judge-process-token-1"
+    records: list[Any] = []
+    traffic = Traffic("5", "chat-text-mini", None)
+    with running_server(tokens=[token]) as base_url, httpx.Client(base_url=base_url) as client:
+        while len(records) < 40:
+            plan = traffic.next()
+            response = client.post(
+                chat_text_spec.OPERATION_PATH, content=plan.body, headers=request_headers(token)
+            )
+            headers = tuple((k.lower(), v) for k, v in response.headers.items())
+            media = response.headers.get("content-type", "").split(";")[0]
+            records.append(
+                (len(records) + 1, plan.name, plan.body, plan.stream, response.status_code,
+                 media, headers, response.content, time.time(), None, True, True)
+            )  # fmt: skip
+            traffic.answered(plan, "an answer")
+    last = next(i for i, r in enumerate(records) if r[4] == 200 and r[5] == "application/json")
+    answer = json.loads(records[last][7])
+    answer["usage"]["total_tokens"] += 1
+    records[last] = (*records[last][:7], json.dumps(answer).encode(), *records[last][8:])
+    return token, records
+
+
+def _judging(scenario: str, answers: tuple[str, list[Any]], tmp_path: Path) -> dict[str, Any]:
+    import pickle
+
+    token, records = answers
+    path = tmp_path / "records.pickle"
+    path.write_bytes(pickle.dumps(records))
+    done = subprocess.run(
+        [sys.executable, "-c", _JUDGING, scenario, str(path)],
+        env={**os.environ, "CHAT_TEXT_API_KEY": token},
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def test_the_judge_process_judges_every_answer_and_finds_the_planted_bug(
+    answers: tuple[str, list[Any]], tmp_path: Path
+) -> None:
+    found = _judging("all", answers, tmp_path)
+    stats = found["stats"]
+    count = len(answers[1])
+    assert stats["answers"] == stats["judged"] == count and stats["error"] is None
+    assert stats["cpu_seconds"] > 0 and stats["processes"] == 1
+    assert found["final"] is True
+    assert found["failed"].pop("usage_total_is_sum") == 1  # the planted bug, and nothing else
+    assert not any(found["failed"].values()), found["failed"]
+    # the figures counted every answer good; the judge's report takes the violating one out
+    assert found["violations"] == 1
+    assert found["good"] == found["conformant"] == count - 1
+
+
+def test_a_judge_process_that_dies_leaves_the_answers_unjudged_and_says_so(
+    answers: tuple[str, list[Any]], tmp_path: Path
+) -> None:
+    found = _judging("dies", answers, tmp_path)
+    stats = found["stats"]
+    assert stats["judged"] == 0 and stats["answers"] == len(answers[1])
+    assert "not judged" in stats["error"], stats
+
+
+def test_users_wait_for_the_judge_when_its_buffer_is_full(
+    answers: tuple[str, list[Any]], tmp_path: Path
+) -> None:
+    """A stopped judge (SIGSTOP): the pipe fills, then the buffer's bound is reached, and the
+    users wait (back-pressure) until it goes on; nothing is dropped."""
+    found = _judging("held", answers, tmp_path)
+    stats = found["stats"]
+    assert found["blocked"] is True
+    assert stats["held_seconds"] > 0
+    assert stats["answers"] == stats["judged"] == len(answers[1]) and stats["error"] is None
+
+
+def test_a_run_with_unjudged_answers_fails_and_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chat_text_conformance.load.book import Book
+    from chat_text_conformance.load.options import LoadSettings
+    from chat_text_conformance.load.report import finish
+    from chat_text_conformance.load.result import LoadResult
+
+    settings = LoadSettings(base_url="http://127.0.0.1:9", model="m", report_dir=str(tmp_path))
+    figures = Figures()
+    figures.observe(Sample(1.0, "short", 200, 3.0, good=True))
+    book = Book(settings.base_url)
+    book.record_pass("usage_total_is_sum")
+    judging = {
+        "answers": 1, "judged": 0, "cpu_seconds": 0.0, "backlog_at_stop": 1,
+        "drain_seconds": 0.1, "held_seconds": 0.0, "processes": 1,
+        "error": "the judge process exited (code -9) before its last report: 1 answer(s) "
+        "not judged",
+    }  # fmt: skip
+    result = LoadResult(settings, book, figures, 0.0, 1.0, judging=judging)
+    assert finish(result, None) == 1
+    assert "JUDGING INCOMPLETE" in capsys.readouterr().out
+    report = _report(tmp_path)
+    assert report["ok"] is False and report["load"]["judging"]["error"] == judging["error"]
+
+
 # --- real runs -----------------------------------------------------------------------------------
 
 

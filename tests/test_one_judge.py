@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -231,6 +232,64 @@ def test_every_front_end_gives_every_exchange_the_same_verdict(
             seen = (suite.get(rule.id), proxy.get(rule.id), replayed.get(rule.id))
             if len(set(seen)) > 1:
                 differences.append(f"{name} {item.method} {item.status} {rule.id}: {seen}")
+    assert not differences, "\n".join(differences[:20])
+
+
+def _by_load_judge(item: Recorded) -> dict[str, str] | None:
+    """The load generator's judge process, fed the exchange as a load engine hands it over
+    (``None``: a request the load never sends: it always sends POST with its token, as JSON)."""
+    from chat_text_conformance.load.judge import Verdicts, request_headers
+    from chat_text_conformance.load.options import LoadSettings
+
+    sent = {name.lower(): value for name, value in request_headers(item.token).items()}
+    if item.method != "POST" or any(
+        dict(item.headers).get(k) != v for k, v in sent.items() if k != "accept-encoding"
+    ):
+        return None
+    settings = LoadSettings(
+        base_url="http://target", model=item.model, context_length=item.window, level=LEVEL.value
+    )
+    verdicts = Verdicts(settings, item.token)
+    document = json.loads(item.body)
+    media = checks.media_type(dict(item.response_headers).get("content-type"))
+    streamed = bool(document.get("stream"))
+    verdicts.judge(
+        (
+            1,
+            "short",
+            item.body,
+            streamed,
+            item.status,
+            media,
+            item.response_headers,
+            item.content,
+            time.time(),
+            None,
+            True,
+            True,
+        )
+    )
+    return {rule_id: _verdict(result) for rule_id, result in verdicts.book.results.items()}
+
+
+def test_the_load_judge_process_gives_the_suite_s_verdicts(
+    corpus: list[tuple[str, Recorded]],
+) -> None:
+    """Every exchange a load could send gets from the load's judge the proxy's verdict on every
+    rule (which the test above holds equal to the suite's and replay's)."""
+    differences, compared = [], 0
+    for name, item in corpus:
+        load = _by_load_judge(item)
+        if load is None:
+            continue
+        compared += 1
+        proxy = _by_proxy(item)
+        for rule in checks.PER_RESPONSE_RULES:
+            if load.get(rule.id) != proxy.get(rule.id):
+                differences.append(
+                    f"{name} {item.status} {rule.id}: {load.get(rule.id)} vs {proxy.get(rule.id)}"
+                )
+    assert compared > 20
     assert not differences, "\n".join(differences[:20])
 
 

@@ -21,7 +21,15 @@ import sys
 from collections.abc import Iterator, Sequence
 
 from ..engine.target import TOKEN_ENV, Target, token_from_env
-from .options import PROG, SETTINGS_ENV, LoadSettings, UsageError, build_parser, settings_from
+from .options import (
+    DRAIN_TIMEOUT,
+    PROG,
+    SETTINGS_ENV,
+    LoadSettings,
+    UsageError,
+    build_parser,
+    settings_from,
+)
 
 __all__ = ["main"]
 
@@ -80,7 +88,8 @@ def _bound(settings: LoadSettings) -> float | None:
     if settings.mode == "worker":
         return None  # it serves its master until told to quit (or the master is gone 60 s)
     waiting = settings.expect_workers_max_wait if settings.mode == "master" else 0.0
-    return settings.run_time + settings.stop_timeout + waiting + _GRACE
+    judging = DRAIN_TIMEOUT if settings.judge else 0.0  # the answers left to judge at the end
+    return settings.run_time + settings.stop_timeout + waiting + judging + _GRACE
 
 
 def _run_engine(settings: LoadSettings, token: str | None) -> int:

@@ -29,13 +29,11 @@ from locust import argument_parser, constant, constant_throughput
 from locust.env import Environment
 from locust.runners import STATE_MISSING, MasterRunner
 
-from .. import checks
-from ..checks import Exchange, RunContext
-from ..checks.watch import StreamJudge
 from ..engine.target import token_from_env
 from .book import Book
 from .figures import Figures
-from .options import LoadSettings
+from .judging import JudgingStats
+from .options import DRAIN_TIMEOUT, LoadSettings
 from .report import finish
 from .result import LoadResult, WorkerInfo
 from .user import ChatUser, LoadState
@@ -67,16 +65,14 @@ def _configure(settings: LoadSettings) -> None:
     logging.basicConfig(level=logging.WARNING, format="[locust] %(levelname)s %(message)s")
 
 
-def warm_up(state: LoadState) -> None:
-    """Compile every validator the judging uses before the first user starts (so the first
-    answers' latency is not the judge's start-up): judge a made-up answer and stream once."""
-    if not state.settings.judge:
-        return
-    request = {"model": state.settings.model, "messages": [{"role": "user", "content": "x"}]}
-    for content_type, body in (("application/json", b"{}"), ("text/event-stream", b"data: {}\n\n")):
-        watch = StreamJudge(request, state.level)
-        watch.feed(body)
-        checks.judge(Exchange(request, 200, content_type, body, context=RunContext()), state.level)
+def _finish_judging(state: LoadState) -> JudgingStats | None:
+    """The load stopped: wait for the judge's last verdicts (saying how many are left)."""
+    judging = state.judging
+    if judging is None:
+        return None
+    if judging.backlog:
+        _say(state.settings, f"the load stopped: judging the last {judging.backlog} answer(s)")
+    return state.finish_judging(DRAIN_TIMEOUT)
 
 
 def _stop_on_signals() -> gevent.event.Event:
@@ -98,7 +94,6 @@ def run_local(settings: LoadSettings, token: str) -> LoadResult:
     _configure(settings)
     state = LoadState(settings, token)
     ChatUser.load_state = state
-    warm_up(state)
     environment = Environment(
         user_classes=[ChatUser], host=settings.base_url, stop_timeout=settings.stop_timeout
     )
@@ -113,6 +108,7 @@ def run_local(settings: LoadSettings, token: str) -> LoadResult:
     ended = time.time()
     cpu = time.process_time() - cpu
     runner.quit()
+    judging = _finish_judging(state)
     return LoadResult(
         settings,
         state.book,
@@ -124,6 +120,7 @@ def run_local(settings: LoadSettings, token: str) -> LoadResult:
         locust_requests=environment.stats.total.num_requests,
         locust_failures=environment.stats.total.num_failures,
         cpu_seconds=cpu,
+        judging=judging,
     )
 
 
@@ -138,6 +135,7 @@ class _Master:
         self.gave_up = 0
         self.setup_error: str | None = None
         self.running = False
+        self.judging = JudgingStats.empty() if settings.judge else None
 
     def connected(self, client_id: str, index: int) -> None:
         if client_id not in self.workers:
@@ -156,6 +154,8 @@ class _Master:
         worker.last_report = time.time()
         if data.get("final"):
             worker.final = True
+            if self.judging is not None and data.get("judging"):
+                self.judging.add(data["judging"])
 
     def setup_failed(self, environment: Environment, msg: Any) -> None:
         self.setup_error = f"worker {msg.node_id}: {msg.data.get('error')}"
@@ -166,13 +166,33 @@ class _Master:
             worker.lost_at = time.time()
             _say(self.settings, f"worker {worker.index} LOST: {why}")
 
-    def watch(self, runner: MasterRunner) -> None:
+    def watch(self, runner: MasterRunner, stopped: bool = False) -> None:
         for worker in self.workers.values():
             node = runner.clients.get(worker.id)
             if node is None:
-                self.lose(worker, "it quit or disconnected before the end of the run")
+                if not stopped:  # once stopped, Locust forgets a worker until it is ready again
+                    self.lose(worker, "it quit or disconnected before the end of the run")
             elif node.state == STATE_MISSING:
                 self.lose(worker, "it stopped answering Locust's heartbeats (dead or cut off)")
+
+    def settle(self, runner: MasterRunner) -> None:
+        """The load stopped: wait for each worker's final report. A worker judging its last
+        answers reports every second meanwhile; one silent for longer than the stop timeout
+        (plus a margin), or not done by the judges' deadline, is lost."""
+        silence = self.settings.stop_timeout + 5
+        deadline = time.monotonic() + DRAIN_TIMEOUT + silence
+        while time.monotonic() < deadline:
+            self.watch(runner, stopped=True)
+            now = time.time()
+            for worker in self.workers.values():
+                heard = worker.last_report or worker.connected_at
+                if not worker.final and worker.lost is None and now - heard > silence:
+                    self.lose(worker, "it sent no final report after the run stopped")
+            if all(w.final or w.lost is not None for w in self.workers.values()):
+                return
+            gevent.sleep(0.1)
+        for worker in self.workers.values():
+            self.lose(worker, "it sent no final report after the run stopped")
 
 
 def run_master(settings: LoadSettings, token: str) -> LoadResult:
@@ -231,13 +251,7 @@ def run_master(settings: LoadSettings, token: str) -> LoadResult:
     master.watch(runner)
     runner.stop()
     ended = time.time()
-    settle = time.monotonic() + settings.stop_timeout + 5
-    waiting = [w for w in master.workers.values() if w.lost is None]
-    while any(not w.final for w in waiting) and time.monotonic() < settle:
-        gevent.sleep(0.1)
-    for worker in waiting:
-        if not worker.final:
-            master.lose(worker, "it sent no final report after the run stopped")
+    master.settle(runner)
     runner.quit()
     return LoadResult(
         settings,
@@ -251,6 +265,7 @@ def run_master(settings: LoadSettings, token: str) -> LoadResult:
         setup_error=master.setup_error,
         locust_requests=environment.stats.total.num_requests,
         locust_failures=environment.stats.total.num_failures,
+        judging=master.judging,
     )
 
 
@@ -271,12 +286,13 @@ def run_worker(settings: LoadSettings) -> int:
     failed: list[str] = []
     reporter: list[gevent.Greenlet] = []
 
-    def send(final: bool) -> None:
+    def send(final: bool, judging: JudgingStats | None = None) -> None:
         state = ChatUser.load_state
         if state is None:
             return
         data = state.take()
         data["final"] = final
+        data["judging"] = judging
         runner.send_message(REPORT_MESSAGE, data)
 
     def report_every_second() -> None:
@@ -298,19 +314,24 @@ def run_worker(settings: LoadSettings) -> int:
                 run.quiet = settings.quiet
                 _configure(run)
                 ChatUser.load_state = LoadState(run, token, max(0, runner.worker_index))
-                warm_up(ChatUser.load_state)
                 reporter.append(gevent.spawn(report_every_second))
                 return
         runner.send_message(SETUP_MESSAGE, {"error": failed[-1]})
         gevent.spawn_later(0.5, runner.quit)
 
-    def on_test_stop(environment: Environment, **_: Any) -> None:
+    def finish() -> None:
+        """The judge's last verdicts (the reports go on meanwhile: the master sees the worker
+        is alive), then the final report; one run per master: then the worker quits."""
+        state = ChatUser.load_state
+        judging = _finish_judging(state) if state is not None else None
         for greenlet in reporter:
             greenlet.kill(block=False)
         reporter.clear()
-        send(final=True)
-        # one run per master: the worker's part is done once its final report is sent
+        send(final=True, judging=judging)
         gevent.spawn_later(0.2, runner.quit)
+
+    def on_test_stop(environment: Environment, **_: Any) -> None:
+        gevent.spawn(finish)
 
     environment.events.test_start.add_listener(on_test_start)  # type: ignore[no-untyped-call]
     environment.events.test_stop.add_listener(on_test_stop)  # type: ignore[no-untyped-call]

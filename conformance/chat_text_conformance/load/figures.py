@@ -273,6 +273,18 @@ class Figures:
         self.error_reasons.update(other.error_reasons)
         self.judged = self.judged and other.judged
 
+    def violated(self, second: int, *, good: bool, error_free: bool) -> None:
+        """A rule failed on an answer sent in ``second``, observed before it was judged (the
+        judge works beside the load): count it violating, and take it out of the conformant
+        answers (when it had no error) and of the goodput (when it was ``good``)."""
+        bucket = self.seconds.get(second)
+        if bucket is None:  # taken already (a worker's report): the master adds this one
+            bucket = self.seconds[second] = Bucket()
+        for counted in (self.total, bucket):
+            counted.violations += 1
+            counted.conformant -= error_free
+            counted.good -= good
+
     @property
     def empty(self) -> bool:
         return self.total.requests == 0

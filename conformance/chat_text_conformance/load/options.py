@@ -31,6 +31,9 @@ DEFAULT_MASTER_PORT = 5557
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_STOP_TIMEOUT = 10.0
 DEFAULT_WORKERS_WAIT = 60.0
+DRAIN_TIMEOUT = 600.0
+"""Seconds a load process waits, after the load stopped, for its judge to judge the answers
+it had not judged yet (a bounded backlog: see ``judge.BACKLOG_BYTES``)."""
 
 
 class UsageError(Exception):

@@ -4,7 +4,7 @@ of ``report.json``, one JUnit test case per SLO (and one for the workers of a di
 and the charts of ``report.html`` — and the summary and exit code.
 
 Exit codes: 0 every judged rule passed and every SLO was met; 1 a rule failed, an SLO was missed,
-a worker was lost, or nothing was judged; 2 a set-up error.
+a worker was lost, answers were left unjudged, or nothing was judged; 2 a set-up error.
 """
 
 from __future__ import annotations
@@ -90,6 +90,8 @@ def build_report(result: LoadResult) -> RunReport:
         report.notes.append(f"load: worker {worker.index} ({worker.id}) LOST: {worker.lost}")
     if result.interrupted:
         report.notes.append("load: interrupted before --run-time (Ctrl-C or SIGTERM)")
+    if _unjudged(result) and result.judging is not None:
+        report.notes.append(f"load: JUDGING INCOMPLETE: {result.judging['error']}")
     if result.gave_up:
         report.notes.append(
             f"load: {result.gave_up} request(s) stayed busy after every re-send (not judged)"
@@ -207,7 +209,31 @@ def load_section(result: LoadResult, verdicts: list[SLOVerdict]) -> dict[str, An
             if result.cpu_seconds is None or not total.requests
             else round(result.cpu_seconds / total.requests * 1e6, 1),
         },
+        "judging": _judging(result),
         "over_time": over_time(figures, result.started, result.ended),
+    }
+
+
+def _judging(result: LoadResult) -> dict[str, Any] | None:
+    """What judging cost: the judge processes' CPU (per answer), the answers left to judge when
+    the load stopped and how long they took, the users' wait on a full buffer."""
+    stats = result.judging
+    if stats is None:
+        return None
+    judged = int(stats["judged"])
+    return {
+        "where": "a judge process beside each load process (lowest priority while the load runs)",
+        "processes": stats["processes"],
+        "answers": stats["answers"],
+        "judged": judged,
+        "cpu_seconds": round(float(stats["cpu_seconds"]), 3),
+        "cpu_us_per_answer": round(float(stats["cpu_seconds"]) / judged * 1e6, 1)
+        if judged
+        else None,
+        "backlog_at_stop": stats["backlog_at_stop"],
+        "drain_seconds": round(float(stats["drain_seconds"]), 3),
+        "held_seconds": round(float(stats["held_seconds"]), 3),
+        "error": stats["error"],
     }
 
 
@@ -261,6 +287,17 @@ def _summary(section: dict[str, Any], verdicts: list[SLOVerdict], result: LoadRe
         f"  TTFT: {ms(section['ttft_ms'])}; ITL: {ms(section['itl_ms'])}; "
         f"TPOT: {ms(section['tpot_ms'])}; latency: {ms(section['latency_ms'])}",
     ]
+    judging = section["judging"]
+    if judging is not None:
+        lines.append(
+            f"  judged {judging['judged']} of {judging['answers']} answer(s) beside the load, "
+            f"{judging['cpu_us_per_answer'] or 0:.0f} us of CPU each; "
+            f"{judging['backlog_at_stop']} left when the load stopped, judged in "
+            f"{judging['drain_seconds']:.1f}s"
+            + (f"; users held {judging['held_seconds']:.1f}s" if judging["held_seconds"] else "")
+        )
+        if judging["error"]:
+            lines.append(f"  JUDGING INCOMPLETE: {judging['error']}")
     for verdict in verdicts:
         lines.append(f"  SLO {verdict.detail}")
     if result.workers:
@@ -269,6 +306,12 @@ def _summary(section: dict[str, Any], verdicts: list[SLOVerdict], result: LoadRe
         for worker in lost:
             lines.append(f"  WORKER LOST: worker {worker.index} ({worker.id}): {worker.lost}")
     return "\n".join(lines)
+
+
+def _unjudged(result: LoadResult) -> bool:
+    """Whether answers were left unjudged (the judge died or ran out of time): the run cannot
+    say they were conformant."""
+    return bool(result.judging is not None and result.judging["error"])
 
 
 def finish(result: LoadResult, token: str | None) -> int:
@@ -287,6 +330,7 @@ def finish(result: LoadResult, token: str | None) -> int:
         data = json.loads(written.report_json.read_text(encoding="utf-8"))
         data["load"] = section
         data["ok"] = data["ok"] and section["slos_met"] and not section["workers_lost"]
+        data["ok"] = data["ok"] and not _unjudged(result)
         text = json.dumps(data, indent=2, ensure_ascii=False)
         written.report_json.write_text(text + "\n", encoding="utf-8")
         _junit(written.junit_xml, result, verdicts)
@@ -303,5 +347,5 @@ def finish(result: LoadResult, token: str | None) -> int:
         )
     if report.setup_error is not None:
         return 2
-    ok = report.ok and section["slos_met"] and not result.lost_workers
+    ok = report.ok and section["slos_met"] and not result.lost_workers and not _unjudged(result)
     return 0 if ok else 1

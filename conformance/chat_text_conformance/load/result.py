@@ -57,6 +57,9 @@ class LoadResult:
     cpu_seconds: float | None = None
     """CPU time this process spent over the run (the load generator's own cost; a master's is
     its own, not its workers')."""
+    judging: dict[str, Any] | None = None
+    """What judging cost (:class:`~.judging.JudgingStats`, a master's summed over its workers);
+    ``None``: not judged."""
 
     @property
     def lost_workers(self) -> list[WorkerInfo]:

@@ -1,8 +1,8 @@
 """The Locust side of one load process: :class:`ChatUser` (a ``FastHttpUser``) sends what the
-traffic mix draws, reads each answer as it arrives (a stream line by line, each event timed and
-fed to the stream rules' :class:`~chat_text_conformance.checks.watch.StreamJudge`), judges the
-whole exchange with :func:`~chat_text_conformance.checks.judge`, and records the verdicts and
-figures in the process's :class:`LoadState`.
+traffic mix draws, reads each answer as it arrives (a stream line by line, each event timed),
+records its figures in the process's :class:`LoadState`, and hands the exchange to the process's
+judge (:class:`~.judging.Judging`: the per-exchange rules, in a process of its own, so that
+judging never takes its CPU from the load).
 
 Busy answers (429, 503) are waited out as they say (``retry-after-ms``, ``Retry-After`` seconds
 or HTTP-date; a backoff without either), by every user of the process (a quota is the client's),
@@ -14,7 +14,6 @@ only the load engine's own process imports it.
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Iterable
 from typing import Any, ClassVar, cast
@@ -26,36 +25,29 @@ from locust import FastHttpUser, constant, task
 import chat_text_spec
 from chat_text_spec.sse import SSEDecodeError, SSEDecoder
 
-from .. import checks
-from ..checks import CheckFailed, Exchange, RunContext
-from ..checks.watch import StreamJudge
+from ..checks import media_type
 from ..engine.pacing import BACKOFF_FIRST, BACKOFF_MAX, MAX_ATTEMPTS, is_busy, retry_delay
-from ..engine.target import Level
-from ..reporting.results import Failure, RequestRecord
 from .book import Book
 from .figures import Figures, Sample
+from .judge import request_headers
+from .judging import Judging, JudgingStats
 from .options import LoadSettings
 from .slo import within
 from .traffic import Plan, Traffic
 
 __all__ = ["ChatUser", "LoadState"]
 
-TRANSPORT_RULE = checks.builtins.TRANSPORT
 PATH = chat_text_spec.OPERATION_PATH
 
 
 class LoadState:
-    """What the users of one process share: the settings, the judging context, the verdicts and
-    figures recorded since the last :meth:`take` (all of the run, when nothing takes them), and
-    the time until which busy answers hold every user."""
+    """What the users of one process share: the settings, the judge, the verdicts and figures
+    recorded since the last :meth:`take` (all of the run, when nothing takes them), and the time
+    until which busy answers hold every user."""
 
     def __init__(self, settings: LoadSettings, token: str, worker_index: int = 0) -> None:
         self.settings = settings
         self.token = token
-        self.level = Level(settings.level)
-        self.context = RunContext(
-            context_length=settings.context_length, token=token, model=settings.model
-        )
         self.book = Book(settings.base_url)
         self.figures = Figures()
         self.worker_index = worker_index
@@ -64,13 +56,22 @@ class LoadState:
         self.held_until = 0.0
         self.busy_streak = 0
         self.gave_up = 0
-        self.headers = {
-            "Authorization": f"Bearer {token}",
-            "Content-Type": "application/json",
-            "Accept-Encoding": "identity",
-        }
-        self.request_headers = tuple((k.lower(), v) for k, v in self.headers.items())
-        """The same, as an exchange records them."""
+        self.headers = request_headers(token)
+        self.judging = Judging(settings, token, self.judged) if settings.judge else None
+
+    def judged(self, report: dict[str, Any]) -> None:
+        """A report of the judge: its verdicts into the book, its violations into the figures
+        (each answer was counted conformant when it was read)."""
+        self.book.merge(Book.from_wire(report["book"]))
+        for second, good, error_free in report["violating"]:
+            self.figures.violated(int(second), good=bool(good), error_free=bool(error_free))
+
+    def finish_judging(self, timeout: float) -> JudgingStats | None:
+        """The load stopped: the judge's last verdicts (at most ``timeout`` seconds), and what
+        judging cost (``None``: not judged)."""
+        if self.judging is None:
+            return None
+        return self.judging.finish(timeout)
 
     def take(self) -> dict[str, Any]:
         """The verdicts and figures since the last take (wire form), and start again."""
@@ -91,7 +92,7 @@ class LoadState:
 class _Read:
     """What was read of one answer."""
 
-    __slots__ = ("body", "error", "gaps", "last_event", "ttft", "usage")
+    __slots__ = ("body", "error", "gaps", "last_event", "texts", "ttft", "usage")
 
     def __init__(self) -> None:
         self.body = b""
@@ -100,20 +101,25 @@ class _Read:
         self.gaps: list[float] = []
         self.last_event: float | None = None
         self.usage: Any = None
+        self.texts: list[str] = []
+        """The first choice's content of a stream, piece by piece."""
 
 
-def _content_of(chunk: Any) -> bool:
-    """Whether a stream chunk carries content (a non-empty ``delta.content``)."""
+def _content_of(chunk: Any) -> str | None:
+    """The content a stream chunk carries (its first non-empty ``delta.content``), else
+    ``None``."""
     if not isinstance(chunk, dict):
-        return False
+        return None
     choices = chunk.get("choices")
     if not isinstance(choices, list):
-        return False
+        return None
     for choice in choices:
         delta = choice.get("delta") if isinstance(choice, dict) else None
-        if isinstance(delta, dict) and isinstance(delta.get("content"), str) and delta["content"]:
-            return True
-    return False
+        if isinstance(delta, dict):
+            content = delta.get("content")
+            if isinstance(content, str) and content:
+                return content
+    return None
 
 
 class ChatUser(FastHttpUser):
@@ -159,8 +165,7 @@ class ChatUser(FastHttpUser):
     def _exchange(self, state: LoadState, plan: Plan) -> tuple[float | None, str | None]:
         """Send ``plan`` once: (seconds to wait before sending it again when the answer was
         busy, else ``None``; the first choice's content when answered)."""
-        settings = state.settings
-        judging = settings.judge
+        judging = state.judging
         state.requests += 1
         number = state.requests
         started = time.time()
@@ -169,7 +174,6 @@ class ChatUser(FastHttpUser):
         status = 0
         headers: tuple[tuple[str, str], ...] = ()
         content_type = ""
-        watch = StreamJudge(plan.document, state.level) if judging and plan.stream else None
         with self.client.request(
             "POST",
             PATH,
@@ -184,11 +188,9 @@ class ChatUser(FastHttpUser):
                 read.error = f"no answer: {type(response.error).__name__}: {response.error}"
             else:
                 headers = tuple((k.lower(), v) for k, v in response.headers.items())
-                content_type = checks.media_type(response.headers.get("content-type"))
-                if is_busy(status):
-                    self._read_all(response, read)
-                elif content_type == "text/event-stream":
-                    self._read_stream(response, read, begin, watch)
+                content_type = media_type(response.headers.get("content-type"))
+                if content_type == "text/event-stream" and not is_busy(status):
+                    self._read_stream(response, read, begin)
                 else:
                     self._read_all(response, read)
             latency = (time.perf_counter() - begin) * 1000
@@ -201,23 +203,39 @@ class ChatUser(FastHttpUser):
                 if wait is None:
                     wait = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (state.busy_streak - 1))
                 state.figures.observe(
-                    Sample(started, plan.kind, status, latency, busy=True, judged=judging)
+                    Sample(
+                        started, plan.kind, status, latency, busy=True, judged=judging is not None
+                    )
                 )
                 return wait, None
             state.busy_streak = 0
-            sample = Sample(started, plan.kind, status or None, latency, judged=judging)
-            content = self._judge(
-                state, plan, number, status, content_type, headers, read, sample, watch
-            )
+            sample = Sample(started, plan.kind, status or None, latency, judged=judging is not None)
+            content, usage = _said(status, content_type, read)
+            _measured(sample, plan, status, read, usage, state.settings)
             if read.error is not None:
                 response.failure(read.error)
-            elif sample.violated:
-                response.failure("conformance violation")
             elif sample.error is not None:
                 response.failure(sample.error)
             else:
                 response.success()
         state.figures.observe(sample)
+        if judging is not None:
+            judging.submit(
+                (
+                    number,
+                    plan.name,
+                    plan.body,
+                    plan.stream,
+                    status,
+                    content_type,
+                    headers,
+                    read.body,
+                    started,
+                    read.error,
+                    sample.good,
+                    sample.error is None,
+                )
+            )
         return None, content
 
     def _read_all(self, response: Any, read: _Read) -> None:
@@ -226,18 +244,12 @@ class ChatUser(FastHttpUser):
         except Exception as exc:  # the connection went away mid-body
             read.error = f"answer cut: {type(exc).__name__}: {exc}"
 
-    def _read_stream(
-        self, response: Any, read: _Read, begin: float, watch: StreamJudge | None
-    ) -> None:
-        """Read the stream line by line as it arrives: each completed event timed, every byte
-        fed to the stream rules' watch (whose decoded chunks are then the ones timed: the
-        stream is decoded once)."""
+    def _read_stream(self, response: Any, read: _Read, begin: float) -> None:
+        """Read the stream line by line as it arrives, each completed event timed."""
         raw = getattr(response, "_response", None)
         readline = getattr(raw, "readline", None)
         if raw is None or readline is None:  # pragma: no cover - not geventhttpclient
             self._read_all(response, read)
-            if watch is not None:
-                watch.feed(read.body)
             return
         decoder = SSEDecoder()
         parts: list[bytes] = []
@@ -249,9 +261,6 @@ class ChatUser(FastHttpUser):
                     if not line:
                         break
                 parts.append(line)
-                if watch is not None:
-                    _time_watched(read, watch, line, begin)
-                    continue
                 try:
                     events = decoder.feed(line)
                 except SSEDecodeError:
@@ -262,108 +271,25 @@ class ChatUser(FastHttpUser):
             read.error = f"stream cut: {type(exc).__name__}: {exc}"
         read.body = b"".join(parts)
 
-    def _judge(
-        self,
-        state: LoadState,
-        plan: Plan,
-        number: int,
-        status: int,
-        content_type: str,
-        headers: tuple[tuple[str, str], ...],
-        read: _Read,
-        sample: Sample,
-        watch: StreamJudge | None,
-    ) -> str | None:
-        """Judge one answered exchange (when judging), fill ``sample``; the first choice's
-        content."""
-        settings = state.settings
-        # the watch was fed the body (an event stream): its parse and its verdicts are used
-        streamed = watch if watch is not None and content_type == "text/event-stream" else None
-        exchange: Exchange | None = None
-        if status:
-            exchange = Exchange(
-                request=plan.document,
-                status=status,
-                content_type=content_type,
-                body=read.body,
-                context=state.context,
-                headers=headers,
-                token=state.token,
-                cut_short=None,
-                key=number,
-                received_at=sample.started,
-                request_headers=state.request_headers,
-                request_body=plan.body,
-                known_stream=streamed.parsed() if streamed is not None else None,
-            )
-        if settings.judge:
-            sample.violated = _verdicts(state, plan, number, exchange, read, streamed)
-        content, usage = _said(exchange, content_type, read, settings.judge)
-        _measured(sample, plan, status, read, usage, settings)
-        return content
 
-
-def _verdicts(
-    state: LoadState,
-    plan: Plan,
-    number: int,
-    exchange: Exchange | None,
-    read: _Read,
-    streamed: StreamJudge | None,
-) -> bool:
-    """Judge the exchange (``None``: no answer came) and record the verdicts in the book;
-    whether a rule failed."""
-    where = f"#{number} {plan.name}"
-    record = functools.partial(
-        RequestRecord.build, "POST", PATH, state.headers, plan.body, state.token
-    )
-    if exchange is None:
-        state.book.record_failure(
-            TRANSPORT_RULE,
-            Failure(
-                check=TRANSPORT_RULE,
-                message=f"{where}: {read.error}",
-                expected="a complete HTTP response within --request-timeout",
-                actual=read.error or "no answer",
-                request=record(),
-            ),
-        )
-        return True
-    outcome = checks.judge(exchange, state.level, stream=streamed)
-    if read.error is not None:  # answered, but the answer was cut
-        outcome[TRANSPORT_RULE] = CheckFailed(
-            read.error,
-            expected="a complete HTTP response within --request-timeout",
-            actual=read.error,
-        )
-    return bool(state.book.record(outcome, record, where))
-
-
-def _said(
-    exchange: Exchange | None, content_type: str, read: _Read, judged: bool
-) -> tuple[str | None, Any]:
-    """What a successful answer said: its first choice's content (``""`` for a stream not
-    judged: the conversation goes on without its text) and its usage (else the usage read)."""
-    content: str | None = None
-    usage: Any = read.usage
-    if exchange is not None and exchange.ok:
-        answer = exchange.answer if judged else None
-        if answer is not None:
-            usage = answer.usage
-            if answer.choices:
-                first = answer.choices[0].get("content")
-                content = first if isinstance(first, str) else None
-        elif content_type == "application/json":
-            content, usage = _plain_answer(read.body)
-        elif read.body:
-            content = ""
-    return content, usage
+def _said(status: int, content_type: str, read: _Read) -> tuple[str | None, Any]:
+    """What a successful answer said: its first choice's content and its usage (``None``,
+    ``None`` when it said nothing of use: the conversation starts again)."""
+    if not 200 <= status < 300 or read.error is not None:
+        return None, None
+    if content_type == "application/json":
+        return _plain_answer(read.body)
+    if content_type == "text/event-stream":
+        return "".join(read.texts), read.usage
+    return None, None
 
 
 def _measured(
     sample: Sample, plan: Plan, status: int, read: _Read, usage: Any, settings: LoadSettings
 ) -> None:
-    """Fill the sample's figures: tokens, TTFT, gaps, TPOT, error, and whether it was good."""
+    """Fill the sample's figures: tokens, TTFT, gaps, TPOT, error, and whether it was good (as
+    far as the figures tell: a rule that fails on it, when the judge reports it, takes it out of
+    the goodput)."""
     counts = _usage_counts(usage)
     if counts is not None:
         sample.prompt_tokens, sample.completion_tokens = counts
@@ -374,7 +300,6 @@ def _measured(
     sample.error = _error(plan, status, read.error, read.body)
     sample.good = (
         sample.error is None
-        and not sample.violated
         and (status != 0 and (plan.invalid or 200 <= status < 300))
         and within(sample, settings.slo_objectives)
     )
@@ -393,24 +318,16 @@ def _payloads(data: Iterable[str]) -> list[Any]:
     return chunks
 
 
-def _time_watched(read: _Read, watch: StreamJudge, line: bytes, begin: float) -> None:
-    """Feed ``line`` to the watch; time the chunks it decoded (and the events after
-    ``[DONE]``, read as :func:`_payloads` reads them)."""
-    seen, after = len(watch.chunks), len(watch.after)
-    watch.feed(line)
-    if len(watch.chunks) > seen or len(watch.after) > after:
-        chunks = [c for c in watch.chunks[seen:] if not isinstance(c, str)]
-        _time_chunks(read, chunks + _payloads(watch.after[after:]), begin)
-
-
 def _time_chunks(read: _Read, chunks: list[Any], begin: float) -> None:
     """What arrived now: the usage, the first content (TTFT), the gaps between contents."""
     now = (time.perf_counter() - begin) * 1000
     for chunk in chunks:
         if isinstance(chunk, dict) and chunk.get("usage") is not None:
             read.usage = chunk["usage"]
-        if not _content_of(chunk):
+        content = _content_of(chunk)
+        if content is None:
             continue
+        read.texts.append(content)
         if read.ttft is None:
             read.ttft = now
         elif read.last_event is not None:
