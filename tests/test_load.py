@@ -359,6 +359,10 @@ def test_a_run_with_unjudged_answers_fails_and_says_why(
     assert "JUDGING INCOMPLETE" in capsys.readouterr().out
     report = _report(tmp_path)
     assert report["ok"] is False and report["load"]["judging"]["error"] == judging["error"]
+    suite = ET.parse(tmp_path / "junit.xml").getroot()  # noqa: S314 - our own file
+    case = next(c for c in suite.iter("testcase") if c.get("name") == "judging")
+    failure = case.find("failure")
+    assert failure is not None and "not judged" in (failure.get("message") or "")
 
 
 # --- real runs -----------------------------------------------------------------------------------
@@ -460,13 +464,17 @@ def test_a_master_and_two_workers_load_the_reference_server_without_a_violation(
     # every answer judged: the transport rule counts each answered exchange once
     answered = next(r for r in report["results"] if r["name"] == "server_answers_every_request")
     assert answered["passed"] == requests["answered"]
+    # each worker's judge process judged every answer its worker read
+    judging = load["judging"]
+    assert judging["processes"] == 2 and judging["error"] is None
+    assert judging["judged"] == judging["answers"] == requests["answered"]
     assert load["ttft_ms"]["count"] == requests["streams"] > 0
     assert load["ttft_ms"]["p50"] <= load["ttft_ms"]["p95"] <= load["ttft_ms"]["p99"]
     assert load["slos_met"] is True
     assert load["over_time"]["buckets"]
     suite = ET.parse(folder / "junit.xml").getroot()  # noqa: S314 - our own file
     names = {case.get("name") for case in suite.iter("testcase")}
-    assert {"error_rate", "workers", "usage_total_is_sum"} <= names
+    assert {"error_rate", "workers", "judging", "usage_total_is_sum"} <= names
     assert "workers: 2, lost 0" in out
 
 

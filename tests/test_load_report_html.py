@@ -47,6 +47,7 @@ def test_the_page_has_the_load_section_and_its_charts(load_run: Path) -> None:
         assert f'id="{chart}"' in page
     assert page.count("<svg") >= 4 and "<polyline" in page
     assert "time to first token (TTFT)" in text and "ttft_p95 <= 10s" in text
+    assert 'data-judging="complete"' in page and "judged beside the load" in text
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # fetches nothing
     assert page.index('id="load"') < page.index("<footer>")
 
@@ -70,7 +71,11 @@ def test_run_texts_are_escaped_in_the_section() -> None:
             {"index": 0, "id": hostile, "reports": 1, "lost": True, "reason": hostile},
         ],
         "over_time": {"bucket_seconds": 1, "buckets": []},
-    }
+        "judging": {
+            "answers": 1, "judged": 0, "processes": 1, "cpu_us_per_answer": None,
+            "backlog_at_stop": 1, "drain_seconds": 0.0, "held_seconds": 0.0, "error": hostile,
+        },
+    }  # fmt: skip
     page = render_section(section)
     assert "<script>" not in page and "&lt;script&gt;" in page
 

@@ -190,6 +190,8 @@ def _section(section: dict[str, Any]) -> Iterator[str]:
     yield _cards(section)
     if not section["judged"]:
         yield '<p class="notes">--no-judge: the answers were measured, not judged.</p>'
+    elif section.get("judging"):
+        yield _judging(section["judging"])
     yield from _latency(section)
     if section["slos"]:
         yield from _slos(section["slos"])
@@ -225,6 +227,25 @@ def _cards(section: dict[str, Any]) -> str:
         )
         + "</div>"
     )
+
+
+def _judging(judging: dict[str, Any]) -> str:
+    """What the judge processes did (beside the load), and whether answers were left."""
+    per = judging["cpu_us_per_answer"]
+    text = (
+        f"{judging['judged']} of {judging['answers']} answer(s) judged beside the load "
+        f"({judging['processes']} judge process(es)"
+        + ("" if per is None else f", {per:.0f} us of CPU each")
+        + f"); {judging['backlog_at_stop']} left when the load stopped, judged in "
+        f"{judging['drain_seconds']:.1f} s"
+        + (f"; users held {judging['held_seconds']:.1f} s" if judging["held_seconds"] else "")
+    )
+    if judging["error"]:
+        why = _e(judging["error"])
+        return (
+            f'<p class="notes" data-judging="incomplete">JUDGING INCOMPLETE: {why}. {_e(text)}</p>'
+        )
+    return f'<p class="notes" data-judging="complete">{_e(text)}</p>'
 
 
 def _latency(section: dict[str, Any]) -> Iterator[str]:

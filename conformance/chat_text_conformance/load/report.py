@@ -264,6 +264,20 @@ def _junit(path: Path, result: LoadResult, verdicts: list[SLOVerdict]) -> None:
             failed += 1
             message = "; ".join(f"worker {w.index} ({w.id}): {w.lost}" for w in lost)
             ET.SubElement(case, "failure", {"message": message}).text = message
+    judging = result.judging
+    if judging is not None:
+        case = ET.SubElement(
+            suite, "testcase", {"classname": "chat_text_conformance.load", "name": "judging"}
+        )
+        ET.SubElement(case, "system-out").text = (
+            f"{judging['judged']} of {judging['answers']} answer(s) judged; "
+            f"{judging['backlog_at_stop']} left when the load stopped, judged in "
+            f"{float(judging['drain_seconds']):.1f}s"
+        )
+        added += 1
+        if judging["error"]:
+            failed += 1
+            ET.SubElement(case, "failure", {"message": judging["error"]}).text = judging["error"]
     suite.set("tests", str(int(suite.get("tests", "0")) + added))
     suite.set("failures", str(int(suite.get("failures", "0")) + failed))
     tree.write(path, encoding="utf-8", xml_declaration=True)
