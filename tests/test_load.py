@@ -195,7 +195,7 @@ def test_the_traffic_mix_is_seeded_and_its_invalid_requests_are_invalid() -> Non
 # touch the test process's own (their exit codes would read 0).
 _JUDGING = """
 import json, os, pickle, signal, sys, time
-import gevent
+import gevent, gevent.event
 from chat_text_conformance.load import judging
 from chat_text_conformance.load.figures import Figures, Sample
 from chat_text_conformance.load.options import LoadSettings
@@ -233,7 +233,14 @@ if scenario == "held":
 else:
     for record in records:
         job.submit(record)
-stats = job.finish(timeout=60)
+interrupt = None
+if scenario == "interrupt":  # the judge cannot go on (stopped); Ctrl-C during the drain
+    os.kill(job.process.pid, signal.SIGSTOP)
+    interrupt = gevent.event.Event()
+    gevent.spawn_later(0.2, interrupt.set)
+stats = job.finish(timeout=60, interrupt=interrupt)
+if scenario == "interrupt":
+    assert job.process.poll() is not None  # killed, not waited for
 failed = {}
 for message in reports:
     for result in message["book"]["results"]:
@@ -321,6 +328,16 @@ def test_a_judge_process_that_dies_leaves_the_answers_unjudged_and_says_so(
     stats = found["stats"]
     assert stats["judged"] == 0 and stats["answers"] == len(answers[1])
     assert "not judged" in stats["error"], stats
+
+
+def test_ctrl_c_while_the_judge_drains_stops_it_and_counts_what_was_left(
+    answers: tuple[str, list[Any]], tmp_path: Path
+) -> None:
+    found = _judging("interrupt", answers, tmp_path)
+    stats = found["stats"]
+    assert stats["judged"] < stats["answers"] == len(answers[1])
+    assert stats["error"].startswith("interrupted while judging"), stats
+    assert f"{stats['answers'] - stats['judged']} answer(s) not judged" in stats["error"]
 
 
 def test_users_wait_for_the_judge_when_its_buffer_is_full(

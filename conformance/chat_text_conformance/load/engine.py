@@ -65,14 +65,21 @@ def _configure(settings: LoadSettings) -> None:
     logging.basicConfig(level=logging.WARNING, format="[locust] %(levelname)s %(message)s")
 
 
-def _finish_judging(state: LoadState) -> JudgingStats | None:
-    """The load stopped: wait for the judge's last verdicts (saying how many are left)."""
+def _finish_judging(
+    state: LoadState, interrupt: gevent.event.Event | None = None
+) -> JudgingStats | None:
+    """The load stopped: wait for the judge's last verdicts, saying how many are left (until
+    ``interrupt`` is set, when given: Ctrl-C once more)."""
     judging = state.judging
     if judging is None:
         return None
     if judging.backlog:
-        _say(state.settings, f"the load stopped: judging the last {judging.backlog} answer(s)")
-    return state.finish_judging(DRAIN_TIMEOUT)
+        again = " (Ctrl-C again to stop judging)" if interrupt is not None else ""
+        _say(
+            state.settings,
+            f"the load stopped: judging the last {judging.backlog} answer(s){again}",
+        )
+    return state.finish_judging(DRAIN_TIMEOUT, interrupt)
 
 
 def _stop_on_signals() -> gevent.event.Event:
@@ -108,7 +115,8 @@ def run_local(settings: LoadSettings, token: str) -> LoadResult:
     ended = time.time()
     cpu = time.process_time() - cpu
     runner.quit()
-    judging = _finish_judging(state)
+    stop.clear()  # from here, Ctrl-C (or SIGTERM) stops the judging of what is left
+    judging = _finish_judging(state, stop)
     return LoadResult(
         settings,
         state.book,

@@ -32,6 +32,7 @@ import json
 import os
 import pickle
 import select
+import signal
 import struct
 import sys
 import threading
@@ -295,6 +296,9 @@ def _wait_for_drain(control: int) -> bool:
 
 
 def main() -> int:
+    # Ctrl-C reaches the whole process group: the engine decides (it drains, or stops judging
+    # on a second one and closes the control pipe)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     control = int(sys.argv[1])
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # a stray print of a library goes to stderr, never into the reports

@@ -95,6 +95,8 @@ class Judging:
         self._room = gevent.event.Event()
         self._closing = False
         self._writer_blocked = False
+        self._reported = False
+        """Whether the judge sent its last report (else it is stopped, not waited for)."""
         """Whether the writer waits for the judge to read (the pipe is full)."""
         self._final = gevent.event.Event()
         self.stats = JudgingStats.empty()
@@ -151,6 +153,7 @@ class Judging:
             self.stats["cpu_seconds"] = float(message["cpu_seconds"])
             self.on_report(message)
             if message.get("final"):
+                self._reported = True
                 self._final.set()
                 return
         code = self.process.wait()
@@ -169,29 +172,40 @@ class Judging:
         """Answers handed over and not judged yet."""
         return int(self.stats["answers"] - self.stats["judged"])
 
-    def finish(self, timeout: float) -> JudgingStats:
+    def finish(self, timeout: float, interrupt: gevent.event.Event | None = None) -> JudgingStats:
         """The load stopped: the judge drains at normal priority; wait for its last report (at
-        most ``timeout`` seconds); what judging cost."""
+        most ``timeout`` seconds, or until ``interrupt`` is set: Ctrl-C again); what judging
+        cost."""
         began = time.monotonic()
         self.stats["backlog_at_stop"] = self.backlog
         with contextlib.suppress(OSError):  # the judge is gone: _read says why
             os.write(self._control, DRAIN)
         self._closing = True
         self._work.set()
-        if not self._final.wait(timeout=timeout):
-            self._gone(f"the judge did not finish within {timeout:g}s of the load's end")
+        waits = [self._final] if interrupt is None else [self._final, interrupt]
+        gevent.wait(waits, timeout=timeout, count=1)
+        if not self._final.is_set():
+            self._gone(
+                "interrupted while judging"
+                if interrupt is not None and interrupt.is_set()
+                else f"the judge did not finish within {timeout:g}s of the load's end"
+            )
         self.stats["drain_seconds"] = time.monotonic() - began
         self.close()
         return self.stats
 
     def close(self) -> None:
-        """Stop the judge process (it has reported, or will not) and its greenlets."""
+        """Stop the judge process and its greenlets: a judge that sent its last report is
+        given a moment to exit, one that did not (given up on) is killed at once, so that no
+        verdict comes after the account of what was left unjudged."""
+        gevent.killall([self._writer, self._reader], block=False)
         with contextlib.suppress(OSError):  # closed already
             os.close(self._control)
         if self.process.poll() is None:
+            if not self._reported:
+                self.process.kill()
             try:
                 self.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        gevent.killall([self._writer, self._reader], block=False)

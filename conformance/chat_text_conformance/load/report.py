@@ -306,8 +306,9 @@ def _summary(section: dict[str, Any], verdicts: list[SLOVerdict], result: LoadRe
         lines.append(
             f"  judged {judging['judged']} of {judging['answers']} answer(s) beside the load, "
             f"{judging['cpu_us_per_answer'] or 0:.0f} us of CPU each; "
-            f"{judging['backlog_at_stop']} left when the load stopped, judged in "
-            f"{judging['drain_seconds']:.1f}s"
+            f"{judging['backlog_at_stop']} left when the load stopped, "
+            + ("judging stopped after" if judging["error"] else "judged in")
+            + f" {judging['drain_seconds']:.1f}s"
             + (f"; users held {judging['held_seconds']:.1f}s" if judging["held_seconds"] else "")
         )
         if judging["error"]:
@@ -328,6 +329,18 @@ def _unjudged(result: LoadResult) -> bool:
     return bool(result.judging is not None and result.judging["error"])
 
 
+def _load_failures(report: RunReport, section: dict[str, Any], result: LoadResult) -> list[str]:
+    """Why the load run fails besides its rules (an empty list: it does not)."""
+    why = []
+    if not section["slos_met"]:
+        why.append("an SLO was missed")
+    if result.lost_workers:
+        why.append(f"{len(result.lost_workers)} worker(s) lost")
+    if _unjudged(result):
+        why.append("answers were left unjudged")
+    return why
+
+
 def finish(result: LoadResult, token: str | None) -> int:
     """Write the outputs, print the summary; the exit code."""
     from .charts import inject_html
@@ -338,13 +351,13 @@ def finish(result: LoadResult, token: str | None) -> int:
         settings.slo_objectives, result.figures, max(result.ended - result.started, 1e-9)
     )
     section = load_section(result, verdicts)
+    failures = _load_failures(report, section, result)
     folder = Path(settings.report_dir) if settings.report_dir else None
     if folder is not None:
         written = reports.write_report_dir(report, folder, token=token)
         data = json.loads(written.report_json.read_text(encoding="utf-8"))
         data["load"] = section
-        data["ok"] = data["ok"] and section["slos_met"] and not section["workers_lost"]
-        data["ok"] = data["ok"] and not _unjudged(result)
+        data["ok"] = data["ok"] and not failures
         text = json.dumps(data, indent=2, ensure_ascii=False)
         written.report_json.write_text(text + "\n", encoding="utf-8")
         _junit(written.junit_xml, result, verdicts)
@@ -353,6 +366,9 @@ def finish(result: LoadResult, token: str | None) -> int:
     out = sys.stdout
     print(reports.summary_text(report, report_dir=folder, token=token), file=out)
     print(_summary(section, verdicts, result), file=out, flush=True)
+    if report.setup_error is None and failures:
+        rules = "the rules passed, but " if report.ok else ""
+        print(f"LOAD FAILED: {rules}{'; '.join(failures)}", file=out, flush=True)
     if folder is not None:
         print(
             f"report: {folder / 'report.html'}, {folder / 'report.json'}, {folder / 'junit.xml'}",
@@ -361,5 +377,4 @@ def finish(result: LoadResult, token: str | None) -> int:
         )
     if report.setup_error is not None:
         return 2
-    ok = report.ok and section["slos_met"] and not result.lost_workers and not _unjudged(result)
-    return 0 if ok else 1
+    return 0 if report.ok and not failures else 1

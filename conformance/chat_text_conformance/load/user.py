@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from typing import Any, ClassVar, cast
 
 import gevent
+import gevent.event
 import orjson
 from locust import FastHttpUser, constant, task
 
@@ -66,12 +67,14 @@ class LoadState:
         for second, good, error_free in report["violating"]:
             self.figures.violated(int(second), good=bool(good), error_free=bool(error_free))
 
-    def finish_judging(self, timeout: float) -> JudgingStats | None:
-        """The load stopped: the judge's last verdicts (at most ``timeout`` seconds), and what
-        judging cost (``None``: not judged)."""
+    def finish_judging(
+        self, timeout: float, interrupt: gevent.event.Event | None = None
+    ) -> JudgingStats | None:
+        """The load stopped: the judge's last verdicts (at most ``timeout`` seconds, or until
+        ``interrupt``), and what judging cost (``None``: not judged)."""
         if self.judging is None:
             return None
-        return self.judging.finish(timeout)
+        return self.judging.finish(timeout, interrupt)
 
     def take(self) -> dict[str, Any]:
         """The verdicts and figures since the last take (wire form), and start again."""
