@@ -119,6 +119,64 @@ def test_every_built_in_check_still_judges_a_recorded_exchange(name: str) -> Non
     assert _internals.run_builtin_check(name, bad) is not None, name
 
 
+def _answer(status: int, headers: tuple[tuple[str, str], ...]) -> Exchange:
+    request = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    return Exchange(
+        request,
+        status,
+        _media(headers),
+        b'{"error": {"code": "x", "message": "y"}}',
+        context=RunContext(),
+        headers=headers,
+        request_headers=(("content-type", "application/json"), ("authorization", "Bearer x")),
+        request_body=json.dumps(request).encode(),
+    )
+
+
+def _media(headers: tuple[tuple[str, str], ...]) -> str:
+    return next((v.split(";")[0] for k, v in headers if k.lower() == "content-type"), "")
+
+
+def test_a_kept_built_in_verdict_is_the_one_the_check_gives() -> None:
+    """The built-ins that read only the status and a few headers keep their verdict by what
+    they read: each exchange below differs from the one before in what one of them reads, and
+    every kept verdict is the check's own on that exchange (a key that missed a header or a
+    value would give the verdict of the one before)."""
+    json_type = ("content-type", "application/json")
+    answers = [
+        _answer(200, (json_type,)),
+        _answer(200, (("content-type", "text/html"),)),
+        _answer(200, (("Content-Type", "application/json; charset=utf-8"),)),
+        _answer(200, ()),
+        _answer(418, (json_type,)),
+        _answer(502, (json_type,)),
+        _answer(429, (json_type, ("retry-after", "1"))),
+        _answer(429, (json_type, ("retry-after", "soon"))),
+        _answer(429, (json_type, ("Retry-After", "2"))),
+        _answer(429, (json_type,)),
+        _answer(503, (json_type, ("retry-after", "soon"))),
+        _answer(503, (json_type, ("retry-after", "3"), ("retry-after", "soon"))),
+        _answer(401, (json_type, ("www-authenticate", "Bearer"))),
+        _answer(401, (json_type,)),
+        _answer(401, (json_type, ("www-authenticate", "Bearer"), ("x-other", "1"))),
+    ]
+    kept = sorted(_internals._READS)
+    assert kept == [
+        "content_type_conformance",
+        "not_a_server_error",
+        "response_headers_conformance",
+        "status_code_conformance",
+    ]
+    seen = set()
+    for _ in range(2):  # the second round reads every verdict from what was kept
+        for answer in answers:
+            for name in kept:
+                verdict = _internals.run_builtin_check(name, answer)
+                assert verdict == _internals._run(name, answer), (name, answer.headers)
+                seen.add((name, verdict is None))
+    assert {(name, held) for name in kept for held in (True, False)} <= seen
+
+
 def test_no_other_module_imports_a_private_name() -> None:
     """Only _internals imports schemathesis's and hypothesis's private modules."""
     found = []

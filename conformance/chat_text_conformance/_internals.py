@@ -12,7 +12,7 @@ import contextlib
 import datetime
 import functools
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -175,9 +175,62 @@ def _failure(failures: Iterable[Any]) -> CheckFailure:
     return CheckFailure(message=message, expected=title, actual=text[:500])
 
 
+def _first(ex: Exchange, name: str) -> str | None:
+    """The first value of the response header ``name`` (lower-case), as schemathesis reads it."""
+    for key, value in ex.headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+@functools.cache
+def _documented_headers(status: int) -> tuple[str, ...]:
+    """The lower-case names of the headers the operation documents for ``status``."""
+    definition = _operation().responses.find_by_status_code(status)
+    headers = definition.headers if definition is not None else None
+    return tuple(name.lower() for name, _ in headers.items()) if headers else ()
+
+
+_READS: dict[str, Callable[[Exchange], Hashable]] = {
+    "not_a_server_error": lambda ex: ex.status,
+    "status_code_conformance": lambda ex: ex.status,
+    "content_type_conformance": lambda ex: (ex.status, _first(ex, "content-type")),
+    "response_headers_conformance": lambda ex: (
+        ex.status,
+        tuple(_first(ex, name) for name in _documented_headers(ex.status)),
+    ),
+}
+"""What each of these schemathesis checks (4.32.5) reads of an exchange, all it reads besides
+the operation, the check context (both built once) and the case's generation metadata (none on
+a recorded exchange): ``not_a_server_error`` and ``status_code_conformance`` the status;
+``content_type_conformance`` the status and the first Content-Type; ``response_headers_
+conformance`` the status and the first value of each header documented for it. Each is a
+function of that, so its verdict is kept by it (:data:`_MEMO`) and a second exchange alike in
+it is not rebuilt and re-checked. ``response_schema_conformance`` reads the body: not kept."""
+
+_MEMO: dict[tuple[str, Hashable], CheckFailure | None] = {}
+_MEMO_SIZE = 4096
+"""Verdicts kept at most (a proxy sees any Content-Type a server sends): emptied when full."""
+
+
 def run_builtin_check(name: str, ex: Exchange) -> CheckFailure | None:
     """schemathesis's built-in check ``name`` on one recorded exchange: ``None`` when it holds,
-    else what it said."""
+    else what it said (for a check that reads little of the exchange, what it said of the
+    last one alike in what it reads)."""
+    reads = _READS.get(name)
+    if reads is None:
+        return _run(name, ex)
+    key = (name, reads(ex))
+    if key in _MEMO:
+        return _MEMO[key]
+    verdict = _run(name, ex)
+    if len(_MEMO) >= _MEMO_SIZE:
+        _MEMO.clear()
+    _MEMO[key] = verdict
+    return verdict
+
+
+def _run(name: str, ex: Exchange) -> CheckFailure | None:
     with _LOCK:  # built once, by one thread
         context, functions = _checks()
     # schemathesis's event-stream validator is cached per operation and is handed each call's
