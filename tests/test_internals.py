@@ -6,6 +6,7 @@ else with an AttributeError."""
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
 import inspect
 import json
@@ -175,6 +176,59 @@ def test_a_kept_built_in_verdict_is_the_one_the_check_gives() -> None:
                 assert verdict == _internals._run(name, answer), (name, answer.headers)
                 seen.add((name, verdict is None))
     assert {(name, held) for name in kept for held in (True, False)} <= seen
+
+
+def _sent(method: str, body: bytes, status: int, media: str, content: bytes) -> Exchange:
+    document: object = None
+    with contextlib.suppress(ValueError):
+        document = json.loads(body)
+    return Exchange(
+        document,
+        status,
+        media,
+        content,
+        context=RunContext(),
+        headers=(("content-type", media),),
+        method=method,
+        request_headers=(("content-type", "application/json"), ("authorization", "Bearer x")),
+        request_body=body,
+    )
+
+
+def test_the_checks_that_read_no_request_judge_as_with_the_request_sent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The built-ins that read nothing of the request get one request and one case made once:
+    on every exchange below each gives the verdict it gives with the request as it was sent
+    (its method, headers and body in the case and in the response's request)."""
+    example = chat_text_spec.resolve(chat_text_spec.operation()["responses"]["200"])
+    value = next(iter(example["content"]["application/json"]["examples"].values()))["value"]
+    chunk = {**value, "object": "chat.completion.chunk", "choices": [], "usage": None}
+    stream = f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode()
+    asked = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    answers = [
+        ("POST", asked, 200, "application/json", json.dumps(value).encode()),
+        ("POST", asked, 200, "application/json", b'{"id": 1}'),
+        ("POST", asked, 200, "application/json", b"{not json"),
+        ("POST", asked, 200, "text/event-stream", stream),
+        ("POST", asked, 200, "text/event-stream", b'data: {"object": 1}\n\ndata: [DONE]\n\n'),
+        ("POST", b'{"model": 5}', 400, "application/json", b'{"error": {"code": "x"}}'),
+        ("POST", b"hello", 415, "text/html", b"<p/>"),
+        ("PUT", b"{}", 405, "application/json", b"{}"),
+        ("POST", asked, 502, "application/json", b"{}"),
+        ("POST", asked, 401, "application/json", b'{"error": {}}'),
+    ]
+    assert set(_called_by_the_rules()) >= _internals._REQUEST_UNREAD
+    verdicts = []
+    for answer in answers:
+        for name in sorted(_internals._REQUEST_UNREAD):
+            shared = _internals._run(name, _sent(*answer))
+            with monkeypatch.context() as patched:
+                patched.setattr(_internals, "_REQUEST_UNREAD", frozenset())
+                as_sent = _internals._run(name, _sent(*answer))
+            assert shared == as_sent, (name, answer)
+            verdicts.append(shared)
+    assert None in verdicts and any(v is not None for v in verdicts)
 
 
 def test_no_other_module_imports_a_private_name() -> None:

@@ -125,17 +125,49 @@ def _checks() -> tuple[Any, dict[str, Any]]:
 _LOCK = threading.Lock()
 
 
-def _pair(ex: Exchange) -> tuple[Any, Any]:
-    """The exchange as schemathesis's response and case, built once per exchange: the five
-    built-in checks read the same pair (as in a schemathesis run, where every check gets the
-    one response), and preparing a request is a fifth of what judging an exchange costs."""
+_REQUEST_UNREAD = frozenset(
+    {
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_headers_conformance",
+        "response_schema_conformance",
+    }
+)
+"""The checks that read nothing of the request (4.32.5): not the case's method, headers or
+body (only its operation, and its generation metadata: none on a recorded exchange), not the
+response's request (``response_schema_conformance`` hands it on, unread, to the stream events
+it deserializes). They get the exchange's response carrying one request made once, and one case
+made once (:func:`_unread`); another check gets the request as it was sent."""
+
+
+def _pair(ex: Exchange, name: str) -> tuple[Any, Any]:
+    """The exchange as schemathesis's response and case for the check ``name``, built once per
+    exchange: the built-in checks read the same pair (as in a schemathesis run, where every
+    check gets the one response)."""
+    if name in _REQUEST_UNREAD:
+        response = ex.__dict__.get("_schemathesis_response")
+        if response is None:
+            response = ex.__dict__["_schemathesis_response"] = _response(ex, _unread()[0])
+        return response, _unread()[1]
     pair: tuple[Any, Any] | None = ex.__dict__.get("_schemathesis_pair")
     if pair is None:
-        pair = ex.__dict__["_schemathesis_pair"] = (_response(ex), _case(ex))
+        pair = ex.__dict__["_schemathesis_pair"] = (_response(ex, _request(ex)), _case(ex))
     return pair
 
 
-def _response(ex: Exchange) -> Any:
+@functools.cache
+def _unread() -> tuple[Any, Any]:
+    """The request and the case of the checks that read neither (:data:`_REQUEST_UNREAD`):
+    building the exchange's own case costs a tenth of judging it."""
+    request = requests.PreparedRequest()
+    request.method = "POST"
+    request.url = "http://target" + chat_text_spec.OPERATION_PATH
+    request.headers = CaseInsensitiveDict()
+    return request, _operation().Case(method="POST")
+
+
+def _request(ex: Exchange) -> Any:
     # the request as sent, set field by field: ``Request.prepare()`` (URL parsing, cookies,
     # hooks, body encoding) costs a quarter of judging an exchange, and the checks only read it
     request = requests.PreparedRequest()
@@ -143,6 +175,10 @@ def _response(ex: Exchange) -> Any:
     request.url = "http://target" + ex.path
     request.headers = CaseInsensitiveDict(ex.request_headers)
     request.body = ex.request_body
+    return request
+
+
+def _response(ex: Exchange, request: Any) -> Any:
     headers: dict[str, list[str]] = {}
     for name, value in ex.headers:
         headers.setdefault(name.lower(), []).append(value)
@@ -241,7 +277,7 @@ def _run(name: str, ex: Exchange) -> CheckFailure | None:
     check = functions.get(name)
     if check is None:  # only on an upgrade that renamed it (tests/test_internals.py says so)
         raise LookupError(f"schemathesis has no check named {name!r}")
-    response, case = _pair(ex)
+    response, case = _pair(ex, name)
     try:
         with serial:
             check(context, response, case)
