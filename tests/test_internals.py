@@ -138,13 +138,10 @@ def _media(headers: tuple[tuple[str, str], ...]) -> str:
     return next((v.split(";")[0] for k, v in headers if k.lower() == "content-type"), "")
 
 
-def test_a_kept_built_in_verdict_is_the_one_the_check_gives() -> None:
-    """The built-ins that read only the status and a few headers keep their verdict by what
-    they read: each exchange below differs from the one before in what one of them reads, and
-    every kept verdict is the check's own on that exchange (a key that missed a header or a
-    value would give the verdict of the one before)."""
+def _alike_but_one() -> list[Exchange]:
+    """Answers each differing from the one before in what one kept built-in reads."""
     json_type = ("content-type", "application/json")
-    answers = [
+    return [
         _answer(200, (json_type,)),
         _answer(200, (("content-type", "text/html"),)),
         _answer(200, (("Content-Type", "application/json; charset=utf-8"),)),
@@ -161,6 +158,13 @@ def test_a_kept_built_in_verdict_is_the_one_the_check_gives() -> None:
         _answer(401, (json_type,)),
         _answer(401, (json_type, ("www-authenticate", "Bearer"), ("x-other", "1"))),
     ]
+
+
+def test_a_kept_built_in_verdict_is_the_one_the_check_gives() -> None:
+    """The built-ins that read only the status and a few headers keep their verdict by what
+    they read: each exchange below differs from the one before in what one of them reads, and
+    every kept verdict is the check's own on that exchange (a key that missed a header or a
+    value would give the verdict of the one before)."""
     kept = sorted(_internals._READS)
     assert kept == [
         "content_type_conformance",
@@ -170,12 +174,24 @@ def test_a_kept_built_in_verdict_is_the_one_the_check_gives() -> None:
     ]
     seen = set()
     for _ in range(2):  # the second round reads every verdict from what was kept
-        for answer in answers:
+        for answer in _alike_but_one():
             for name in kept:
                 verdict = _internals.run_builtin_check(name, answer)
                 assert verdict == _internals._run(name, answer), (name, answer.headers)
                 seen.add((name, verdict is None))
     assert {(name, held) for name in kept for held in (True, False)} <= seen
+
+
+def test_the_kept_verdicts_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Full, the memo is emptied and fills again: its verdicts are still the checks' own."""
+    monkeypatch.setattr(_internals, "_MEMO", {})
+    monkeypatch.setattr(_internals, "_MEMO_SIZE", 3)
+    for _ in range(2):
+        for answer in _alike_but_one():
+            for name in sorted(_internals._READS):
+                verdict = _internals.run_builtin_check(name, answer)
+                assert verdict == _internals._run(name, answer), (name, answer.headers)
+                assert len(_internals._MEMO) <= 3
 
 
 def _sent(method: str, body: bytes, status: int, media: str, content: bytes) -> Exchange:

@@ -14,7 +14,7 @@ import functools
 import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import requests
 import schemathesis
@@ -247,6 +247,7 @@ it is not rebuilt and re-checked. ``response_schema_conformance`` reads the body
 _MEMO: dict[tuple[str, Hashable], CheckFailure | None] = {}
 _MEMO_SIZE = 4096
 """Verdicts kept at most (a proxy sees any Content-Type a server sends): emptied when full."""
+_NOT_KEPT = object()
 
 
 def run_builtin_check(name: str, ex: Exchange) -> CheckFailure | None:
@@ -257,8 +258,10 @@ def run_builtin_check(name: str, ex: Exchange) -> CheckFailure | None:
     if reads is None:
         return _run(name, ex)
     key = (name, reads(ex))
-    if key in _MEMO:
-        return _MEMO[key]
+    # one lookup, not "in" then "[]": another thread may empty the memo between the two
+    kept = _MEMO.get(key, _NOT_KEPT)
+    if kept is not _NOT_KEPT:
+        return cast("CheckFailure | None", kept)
     verdict = _run(name, ex)
     if len(_MEMO) >= _MEMO_SIZE:
         _MEMO.clear()
