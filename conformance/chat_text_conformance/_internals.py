@@ -239,10 +239,11 @@ _READS: dict[str, Callable[[Exchange], Hashable]] = {
 """What each of these schemathesis checks (4.32.5) reads of an exchange, all it reads besides
 the operation, the check context (both built once) and the case's generation metadata (none on
 a recorded exchange): ``not_a_server_error`` and ``status_code_conformance`` the status;
-``content_type_conformance`` the status and the first Content-Type; ``response_headers_
-conformance`` the status and the first value of each header documented for it. Each is a
-function of that, so its verdict is kept by it (:data:`_MEMO`) and a second exchange alike in
-it is not rebuilt and re-checked. ``response_schema_conformance`` reads the body: not kept."""
+``content_type_conformance`` the status and the first Content-Type;
+``response_headers_conformance`` the status and the first value of each header documented for
+it. Each is a function of that, so its verdict is kept by it (:data:`_MEMO`) and a second
+exchange alike in it is not rebuilt and re-checked. ``response_schema_conformance`` reads the
+body: not kept. (``tests/test_internals.py`` holds every kept verdict to the check's own.)"""
 
 _MEMO: dict[tuple[str, Hashable], CheckFailure | None] = {}
 _MEMO_SIZE = 4096
