@@ -6,6 +6,7 @@ else with an AttributeError."""
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
 import inspect
 import json
@@ -117,6 +118,133 @@ def test_every_built_in_check_still_judges_a_recorded_exchange(name: str) -> Non
         "response_schema_conformance": _exchange(200, b'{"id": 1}'),
     }[name]
     assert _internals.run_builtin_check(name, bad) is not None, name
+
+
+def _answer(status: int, headers: tuple[tuple[str, str], ...]) -> Exchange:
+    request = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    return Exchange(
+        request,
+        status,
+        _media(headers),
+        b'{"error": {"code": "x", "message": "y"}}',
+        context=RunContext(),
+        headers=headers,
+        request_headers=(("content-type", "application/json"), ("authorization", "Bearer x")),
+        request_body=json.dumps(request).encode(),
+    )
+
+
+def _media(headers: tuple[tuple[str, str], ...]) -> str:
+    return next((v.split(";")[0] for k, v in headers if k.lower() == "content-type"), "")
+
+
+def _alike_but_one() -> list[Exchange]:
+    """Answers each differing from the one before in what one kept built-in reads."""
+    json_type = ("content-type", "application/json")
+    return [
+        _answer(200, (json_type,)),
+        _answer(200, (("content-type", "text/html"),)),
+        _answer(200, (("Content-Type", "application/json; charset=utf-8"),)),
+        _answer(200, ()),
+        _answer(418, (json_type,)),
+        _answer(502, (json_type,)),
+        _answer(429, (json_type, ("retry-after", "1"))),
+        _answer(429, (json_type, ("retry-after", "soon"))),
+        _answer(429, (json_type, ("Retry-After", "2"))),
+        _answer(429, (json_type,)),
+        _answer(503, (json_type, ("retry-after", "soon"))),
+        _answer(503, (json_type, ("retry-after", "3"), ("retry-after", "soon"))),
+        _answer(401, (json_type, ("www-authenticate", "Bearer"))),
+        _answer(401, (json_type,)),
+        _answer(401, (json_type, ("www-authenticate", "Bearer"), ("x-other", "1"))),
+    ]
+
+
+def test_a_kept_built_in_verdict_is_the_one_the_check_gives() -> None:
+    """The built-ins that read only the status and a few headers keep their verdict by what
+    they read: each exchange below differs from the one before in what one of them reads, and
+    every kept verdict is the check's own on that exchange (a key that missed a header or a
+    value would give the verdict of the one before)."""
+    kept = sorted(_internals._READS)
+    assert kept == [
+        "content_type_conformance",
+        "not_a_server_error",
+        "response_headers_conformance",
+        "status_code_conformance",
+    ]
+    seen = set()
+    for _ in range(2):  # the second round reads every verdict from what was kept
+        for answer in _alike_but_one():
+            for name in kept:
+                verdict = _internals.run_builtin_check(name, answer)
+                assert verdict == _internals._run(name, answer), (name, answer.headers)
+                seen.add((name, verdict is None))
+    assert {(name, held) for name in kept for held in (True, False)} <= seen
+
+
+def test_the_kept_verdicts_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Full, the memo is emptied and fills again: its verdicts are still the checks' own."""
+    monkeypatch.setattr(_internals, "_MEMO", {})
+    monkeypatch.setattr(_internals, "_MEMO_SIZE", 3)
+    for _ in range(2):
+        for answer in _alike_but_one():
+            for name in sorted(_internals._READS):
+                verdict = _internals.run_builtin_check(name, answer)
+                assert verdict == _internals._run(name, answer), (name, answer.headers)
+                assert len(_internals._MEMO) <= 3
+
+
+def _sent(method: str, body: bytes, status: int, media: str, content: bytes) -> Exchange:
+    document: object = None
+    with contextlib.suppress(ValueError):
+        document = json.loads(body)
+    return Exchange(
+        document,
+        status,
+        media,
+        content,
+        context=RunContext(),
+        headers=(("content-type", media),),
+        method=method,
+        request_headers=(("content-type", "application/json"), ("authorization", "Bearer x")),
+        request_body=body,
+    )
+
+
+def test_the_checks_that_read_no_request_judge_as_with_the_request_sent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The built-ins that read nothing of the request get one request and one case made once:
+    on every exchange below each gives the verdict it gives with the request as it was sent
+    (its method, headers and body in the case and in the response's request)."""
+    example = chat_text_spec.resolve(chat_text_spec.operation()["responses"]["200"])
+    value = next(iter(example["content"]["application/json"]["examples"].values()))["value"]
+    chunk = {**value, "object": "chat.completion.chunk", "choices": [], "usage": None}
+    stream = f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode()
+    asked = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    answers = [
+        ("POST", asked, 200, "application/json", json.dumps(value).encode()),
+        ("POST", asked, 200, "application/json", b'{"id": 1}'),
+        ("POST", asked, 200, "application/json", b"{not json"),
+        ("POST", asked, 200, "text/event-stream", stream),
+        ("POST", asked, 200, "text/event-stream", b'data: {"object": 1}\n\ndata: [DONE]\n\n'),
+        ("POST", b'{"model": 5}', 400, "application/json", b'{"error": {"code": "x"}}'),
+        ("POST", b"hello", 415, "text/html", b"<p/>"),
+        ("PUT", b"{}", 405, "application/json", b"{}"),
+        ("POST", asked, 502, "application/json", b"{}"),
+        ("POST", asked, 401, "application/json", b'{"error": {}}'),
+    ]
+    assert set(_called_by_the_rules()) >= _internals._REQUEST_UNREAD
+    verdicts = []
+    for answer in answers:
+        for name in sorted(_internals._REQUEST_UNREAD):
+            shared = _internals._run(name, _sent(*answer))
+            with monkeypatch.context() as patched:
+                patched.setattr(_internals, "_REQUEST_UNREAD", frozenset())
+                as_sent = _internals._run(name, _sent(*answer))
+            assert shared == as_sent, (name, answer)
+            verdicts.append(shared)
+    assert None in verdicts and any(v is not None for v in verdicts)
 
 
 def test_no_other_module_imports_a_private_name() -> None:

@@ -389,3 +389,42 @@ def test_the_load_generator_judges_a_stream_it_watched_as_it_judged_it_before(
             if isinstance(before[rule_id], checks.CheckFailed) and rule_id.startswith("stream"):
                 failed.add(rule_id)
     assert len(failed) >= 4, sorted(failed)  # the stream rules' failures are compared too
+
+
+def test_the_load_judge_feeds_a_stream_whole_as_if_fed_line_by_line(
+    corpus: list[tuple[str, Recorded]],
+) -> None:
+    """The load judge feeds a stream's body whole, in one go: every watch's first failure and
+    the parse must be those of feeding it line by line, as the engine read it. A body that
+    stops being UTF-8 is fed by lines again (a feed stops at the bad bytes, so what broke in
+    the lines before them counts only when they were fed apart)."""
+    from chat_text_conformance.checks.watch import StreamJudge
+    from chat_text_conformance.load.judge import Verdicts, _lines
+    from chat_text_conformance.load.options import LoadSettings
+
+    verdicts = Verdicts(LoadSettings(base_url="http://x", model=MODEL, level=LEVEL.value), "t")
+    document = {"model": MODEL, "messages": [{"role": "user", "content": "x"}]}
+    user_first = b'data: {"choices": [{"index": 0, "delta": {"role": "user"}}]}\n\n'
+    bodies = [
+        item.content
+        for _, item in corpus
+        if checks.media_type(dict(item.response_headers).get("content-type")) == "text/event-stream"
+    ]
+    bodies += [body for _, body in _EDGE_STREAMS]
+    bodies += [user_first + b"data: \xff\n\ndata: [DONE]\n\n", b"\xef\xbb\xbf" + user_first]
+    broke_before_bad_bytes = False
+    for body in bodies:
+        by_line = StreamJudge(document, LEVEL)
+        for line in _lines(body):
+            by_line.feed(line)
+        whole = verdicts._watched(document, body)
+        assert whole.parsed() == by_line.parsed(), body[:80]
+        assert (whole.events, whole.done, whole.not_utf8) == (
+            by_line.events,
+            by_line.done,
+            by_line.not_utf8,
+        ), body[:80]
+        forms = {rule: _outcome_form(failure) for rule, failure in whole.failures.items()}
+        assert forms == {r: _outcome_form(f) for r, f in by_line.failures.items()}, body[:80]
+        broke_before_bad_bytes |= whole.not_utf8 and "stream_role_only_in_first_chunk" in forms
+    assert broke_before_bad_bytes

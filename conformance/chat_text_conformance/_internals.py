@@ -12,9 +12,9 @@ import contextlib
 import datetime
 import functools
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import requests
 import schemathesis
@@ -125,17 +125,49 @@ def _checks() -> tuple[Any, dict[str, Any]]:
 _LOCK = threading.Lock()
 
 
-def _pair(ex: Exchange) -> tuple[Any, Any]:
-    """The exchange as schemathesis's response and case, built once per exchange: the five
-    built-in checks read the same pair (as in a schemathesis run, where every check gets the
-    one response), and preparing a request is a fifth of what judging an exchange costs."""
+_REQUEST_UNREAD = frozenset(
+    {
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_headers_conformance",
+        "response_schema_conformance",
+    }
+)
+"""The checks that read nothing of the request (4.32.5): not the case's method, headers or
+body (only its operation, and its generation metadata: none on a recorded exchange), not the
+response's request (``response_schema_conformance`` hands it on, unread, to the stream events
+it deserializes). They get the exchange's response carrying one request made once, and one case
+made once (:func:`_unread`); another check gets the request as it was sent."""
+
+
+def _pair(ex: Exchange, name: str) -> tuple[Any, Any]:
+    """The exchange as schemathesis's response and case for the check ``name``, built once per
+    exchange: the built-in checks read the same pair (as in a schemathesis run, where every
+    check gets the one response)."""
+    if name in _REQUEST_UNREAD:
+        response = ex.__dict__.get("_schemathesis_response")
+        if response is None:
+            response = ex.__dict__["_schemathesis_response"] = _response(ex, _unread()[0])
+        return response, _unread()[1]
     pair: tuple[Any, Any] | None = ex.__dict__.get("_schemathesis_pair")
     if pair is None:
-        pair = ex.__dict__["_schemathesis_pair"] = (_response(ex), _case(ex))
+        pair = ex.__dict__["_schemathesis_pair"] = (_response(ex, _request(ex)), _case(ex))
     return pair
 
 
-def _response(ex: Exchange) -> Any:
+@functools.cache
+def _unread() -> tuple[Any, Any]:
+    """The request and the case of the checks that read neither (:data:`_REQUEST_UNREAD`):
+    building the exchange's own case costs a tenth of judging it."""
+    request = requests.PreparedRequest()
+    request.method = "POST"
+    request.url = "http://target" + chat_text_spec.OPERATION_PATH
+    request.headers = CaseInsensitiveDict()
+    return request, _operation().Case(method="POST")
+
+
+def _request(ex: Exchange) -> Any:
     # the request as sent, set field by field: ``Request.prepare()`` (URL parsing, cookies,
     # hooks, body encoding) costs a quarter of judging an exchange, and the checks only read it
     request = requests.PreparedRequest()
@@ -143,6 +175,10 @@ def _response(ex: Exchange) -> Any:
     request.url = "http://target" + ex.path
     request.headers = CaseInsensitiveDict(ex.request_headers)
     request.body = ex.request_body
+    return request
+
+
+def _response(ex: Exchange, request: Any) -> Any:
     headers: dict[str, list[str]] = {}
     for name, value in ex.headers:
         headers.setdefault(name.lower(), []).append(value)
@@ -175,9 +211,66 @@ def _failure(failures: Iterable[Any]) -> CheckFailure:
     return CheckFailure(message=message, expected=title, actual=text[:500])
 
 
+def _first(ex: Exchange, name: str) -> str | None:
+    """The first value of the response header ``name`` (lower-case), as schemathesis reads it."""
+    for key, value in ex.headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+@functools.cache
+def _documented_headers(status: int) -> tuple[str, ...]:
+    """The lower-case names of the headers the operation documents for ``status``."""
+    definition = _operation().responses.find_by_status_code(status)
+    headers = definition.headers if definition is not None else None
+    return tuple(name.lower() for name, _ in headers.items()) if headers else ()
+
+
+_READS: dict[str, Callable[[Exchange], Hashable]] = {
+    "not_a_server_error": lambda ex: ex.status,
+    "status_code_conformance": lambda ex: ex.status,
+    "content_type_conformance": lambda ex: (ex.status, _first(ex, "content-type")),
+    "response_headers_conformance": lambda ex: (
+        ex.status,
+        tuple(_first(ex, name) for name in _documented_headers(ex.status)),
+    ),
+}
+"""What each of these schemathesis checks (4.32.5) reads of an exchange, all it reads besides
+the operation, the check context (both built once) and the case's generation metadata (none on
+a recorded exchange): ``not_a_server_error`` and ``status_code_conformance`` the status;
+``content_type_conformance`` the status and the first Content-Type;
+``response_headers_conformance`` the status and the first value of each header documented for
+it. Each is a function of that, so its verdict is kept by it (:data:`_MEMO`) and a second
+exchange alike in it is not rebuilt and re-checked. ``response_schema_conformance`` reads the
+body: not kept. (``tests/test_internals.py`` holds every kept verdict to the check's own.)"""
+
+_MEMO: dict[tuple[str, Hashable], CheckFailure | None] = {}
+_MEMO_SIZE = 4096
+"""Verdicts kept at most (a proxy sees any Content-Type a server sends): emptied when full."""
+_NOT_KEPT = object()
+
+
 def run_builtin_check(name: str, ex: Exchange) -> CheckFailure | None:
     """schemathesis's built-in check ``name`` on one recorded exchange: ``None`` when it holds,
-    else what it said."""
+    else what it said (for a check that reads little of the exchange, what it said of the
+    last one alike in what it reads)."""
+    reads = _READS.get(name)
+    if reads is None:
+        return _run(name, ex)
+    key = (name, reads(ex))
+    # one lookup, not "in" then "[]": another thread may empty the memo between the two
+    kept = _MEMO.get(key, _NOT_KEPT)
+    if kept is not _NOT_KEPT:
+        return cast("CheckFailure | None", kept)
+    verdict = _run(name, ex)
+    if len(_MEMO) >= _MEMO_SIZE:
+        _MEMO.clear()
+    _MEMO[key] = verdict
+    return verdict
+
+
+def _run(name: str, ex: Exchange) -> CheckFailure | None:
     with _LOCK:  # built once, by one thread
         context, functions = _checks()
     # schemathesis's event-stream validator is cached per operation and is handed each call's
@@ -188,7 +281,7 @@ def run_builtin_check(name: str, ex: Exchange) -> CheckFailure | None:
     check = functions.get(name)
     if check is None:  # only on an upgrade that renamed it (tests/test_internals.py says so)
         raise LookupError(f"schemathesis has no check named {name!r}")
-    response, case = _pair(ex)
+    response, case = _pair(ex, name)
     try:
         with serial:
             check(context, response, case)

@@ -24,6 +24,8 @@ operation, so they are switched off rather than reported as passing.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..engine.target import Level
@@ -83,13 +85,20 @@ def _call(ex: Exchange) -> None:
         raise NotApplicable(f"{ex.facts.method} is not the operation (unsupported_method)")
 
 
-def _run_builtin(name: str, ex: Exchange) -> CheckFailure | None:
-    """schemathesis's check ``name`` on ``ex`` (``None`` when it holds)."""
+@functools.cache
+def _builtin_checks() -> Callable[[str, Exchange], CheckFailure | None]:
+    """``_internals.run_builtin_check``, imported once (an import statement run again for
+    every check of every exchange costs more than most rules)."""
     # lazy: schemathesis (~0.2 s of imports) is loaded by the first exchange judged, not by
     # what only reads the catalogue (--list-checks, the docs tables) or starts the proxy
     from .._internals import run_builtin_check
 
-    return run_builtin_check(name, ex)
+    return run_builtin_check
+
+
+def _run_builtin(name: str, ex: Exchange) -> CheckFailure | None:
+    """schemathesis's check ``name`` on ``ex`` (``None`` when it holds)."""
+    return _builtin_checks()(name, ex)
 
 
 def _schemathesis(name: str, ex: Exchange) -> bool:

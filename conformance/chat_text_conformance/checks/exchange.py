@@ -380,8 +380,7 @@ class Exchange:
         """The max_tokens the request asked for, or the spec's default when omitted or null."""
         requested = self.request_fields.get("max_tokens")
         if requested is None:
-            default = chat_text_spec.request_defaults().get("max_tokens")
-            return default if _is_int(default) else None
+            return _default_max_tokens()
         if isinstance(requested, float) and requested.is_integer():
             return int(requested)  # JSON Schema counts 5.0 as an integer
         return requested if _is_int(requested) else None
@@ -394,6 +393,13 @@ class Exchange:
         if self.context_length is None:
             return requested
         return max(0, min(requested, self.context_length - prompt_tokens))
+
+
+@functools.cache
+def _default_max_tokens() -> int | None:
+    """The spec's default max_tokens (read once: the spec does not change while running)."""
+    default = chat_text_spec.request_defaults().get("max_tokens")
+    return default if _is_int(default) else None
 
 
 def excerpt(value: Any, limit: int = 300) -> str:

@@ -163,6 +163,11 @@ class StreamJudge:
                 self._chunk(found, position, chunk)
         return found
 
+    @property
+    def not_utf8(self) -> bool:
+        """Whether the bytes fed stopped being UTF-8 (nothing from there on was judged)."""
+        return self._broken
+
     def _chunk(self, found: list[str], position: int, chunk: Any) -> None:
         """:meth:`_each` of a chunk, inlined: every event of every stream comes here."""
         failures = self.failures

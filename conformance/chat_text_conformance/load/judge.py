@@ -166,9 +166,7 @@ class Verdicts:
         document = json.loads(request_body)
         watch: StreamJudge | None = None
         if streamed and media == "text/event-stream":
-            watch = StreamJudge(document, self.level)
-            for line in _lines(body):
-                watch.feed(line)
+            watch = self._watched(document, body)
         exchange = Exchange(
             request=document,
             status=status,
@@ -190,6 +188,19 @@ class Verdicts:
             )
         if self.book.record(outcome, lambda: self._request(request_body), where):
             self.violating.append([int(started), good, error_free])
+
+    def _watched(self, document: Any, body: bytes) -> StreamJudge:
+        """The stream rules fed ``body``: whole (the decoder frames the events of any split of
+        the bytes alike, and one feed costs less than one per line), or line by line as the
+        engine read it when it is not UTF-8 (a feed stops at the bad bytes: what the lines
+        before them broke counts, and a whole feed would not have judged them)."""
+        watch = StreamJudge(document, self.level)
+        watch.feed(body)
+        if watch.not_utf8:
+            watch = StreamJudge(document, self.level)
+            for line in _lines(body):
+                watch.feed(line)
+        return watch
 
     def _request(self, body: bytes) -> RequestRecord:
         path = chat_text_spec.OPERATION_PATH
