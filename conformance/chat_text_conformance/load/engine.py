@@ -46,6 +46,8 @@ REPORT_MESSAGE = "chat_text_report"
 SETUP_MESSAGE = "chat_text_setup_error"
 OPTION = "chat_text_settings"
 """The custom option of ``parsed_options`` the settings travel in to the workers."""
+DRAIN_PROGRESS_EVERY = 10.0
+"""Seconds between two progress lines while the judge drains (a long drain says it is alive)."""
 REPORT_EVERY = 1.0
 """Seconds between two reports of a worker to its master."""
 
@@ -73,13 +75,21 @@ def _finish_judging(
     judging = state.judging
     if judging is None:
         return None
-    if judging.backlog:
-        again = " (Ctrl-C again to stop judging)" if interrupt is not None else ""
-        _say(
-            state.settings,
-            f"the load stopped: judging the last {judging.backlog} answer(s){again}",
-        )
-    return state.finish_judging(DRAIN_TIMEOUT, interrupt)
+    if not judging.backlog:
+        return state.finish_judging(DRAIN_TIMEOUT, interrupt)
+    again = " (Ctrl-C again to stop judging)" if interrupt is not None else ""
+    _say(state.settings, f"the load stopped: judging the last {judging.backlog} answer(s){again}")
+
+    def progress() -> None:
+        while True:
+            gevent.sleep(DRAIN_PROGRESS_EVERY)
+            _say(state.settings, f"judging: {judging.backlog} answer(s) left")
+
+    talker = gevent.spawn(progress)
+    try:
+        return state.finish_judging(DRAIN_TIMEOUT, interrupt)
+    finally:
+        talker.kill(block=False)
 
 
 def _stop_on_signals() -> gevent.event.Event:
