@@ -704,73 +704,41 @@ def _expect_validation_error(
     run.record(check, False, message, expected="ResponseValidationError", actual=actual, body=body)
 
 
-def _check_invalid_responses(
-    run: _Run,
-    schemas: SpecSchemas,
-    mock: _Mock,
-    sdk: chat_text.ChatText,
-    generated: AuthenticatedClient,
-) -> None:
-    def example(content: bytes) -> None:
-        mock.answer(200, content)
-        _expect_validation_error(
-            run,
-            "sdk_rejects_invalid_responses",
-            "a 200 body that breaks the ChatTextResponse schema was not rejected",
-            content,
-            lambda: sdk.chat_text(model="m", messages=_MESSAGES),
-        )
+def _rejecting(
+    rule_id: str,
+    message: str,
+    strategy: Callable[[SpecSchemas], st.SearchStrategy[bytes]],
+    media: str = _JSON,
+) -> _Runner:
+    """The runner of a rule that each drawn 200 body (of type ``media``; an event stream is read
+    to its end) makes the SDK raise ``ResponseValidationError``; ``message`` when it does not."""
 
-    run.run(invalid_responses(schemas), example)
-
-
-def _check_malformed_json(
-    run: _Run,
-    schemas: SpecSchemas,
-    mock: _Mock,
-    sdk: chat_text.ChatText,
-    generated: AuthenticatedClient,
-) -> None:
-    def example(content: bytes) -> None:
-        mock.answer(200, content)
-        _expect_validation_error(
-            run,
-            "sdk_rejects_malformed_json",
-            "a 200 body that is not valid JSON was not rejected",
-            content,
-            lambda: sdk.chat_text(model="m", messages=_MESSAGES),
-        )
-
-    run.run(malformed_json(schemas), example)
-
-
-def _check_malformed_streams(
-    run: _Run,
-    schemas: SpecSchemas,
-    mock: _Mock,
-    sdk: chat_text.ChatText,
-    generated: AuthenticatedClient,
-) -> None:
-    strategy = st.one_of(
-        cut_streams(schemas), unterminated_streams(schemas), bad_event_streams(schemas)
-    )
-
-    def example(content: bytes) -> None:
-        mock.answer(200, content, _SSE)
-
-        def consume() -> object:
+    def runner(
+        run: _Run,
+        schemas: SpecSchemas,
+        mock: _Mock,
+        sdk: chat_text.ChatText,
+        generated: AuthenticatedClient,
+    ) -> None:
+        def call() -> object:
+            if media != _SSE:
+                return sdk.chat_text(model="m", messages=_MESSAGES)
             with sdk.chat_text(model="m", messages=_MESSAGES, stream=True) as stream:
                 return [c.to_dict() for c in stream]
 
-        _expect_validation_error(
-            run,
-            "sdk_rejects_malformed_streams",
-            "a truncated or malformed event stream was not rejected",
-            content,
-            consume,
-        )
+        def example(content: bytes) -> None:
+            mock.answer(200, content, media)
+            _expect_validation_error(run, rule_id, message, content, call)
 
-    run.run(strategy, example)
+        run.run(strategy(schemas), example)
+
+    return runner
+
+
+def _broken_streams(schemas: SpecSchemas) -> st.SearchStrategy[bytes]:
+    return st.one_of(
+        cut_streams(schemas), unterminated_streams(schemas), bad_event_streams(schemas)
+    )
 
 
 def _with_bad_event(
@@ -834,8 +802,30 @@ _RUNNERS: tuple[tuple[tuple[str, ...], _Runner], ...] = (
     (("sdk_tolerates_invalid_error_bodies",), _check_invalid_error_bodies),
     (("sdk_parses_streams",), _check_streams),
     (("sdk_keeps_extra_fields",), _check_extra_fields),
-    (("sdk_rejects_invalid_responses",), _check_invalid_responses),
-    (("sdk_rejects_malformed_json",), _check_malformed_json),
-    (("sdk_rejects_malformed_streams",), _check_malformed_streams),
+    (
+        ("sdk_rejects_invalid_responses",),
+        _rejecting(
+            "sdk_rejects_invalid_responses",
+            "a 200 body that breaks the ChatTextResponse schema was not rejected",
+            invalid_responses,
+        ),
+    ),
+    (
+        ("sdk_rejects_malformed_json",),
+        _rejecting(
+            "sdk_rejects_malformed_json",
+            "a 200 body that is not valid JSON was not rejected",
+            malformed_json,
+        ),
+    ),
+    (
+        ("sdk_rejects_malformed_streams",),
+        _rejecting(
+            "sdk_rejects_malformed_streams",
+            "a truncated or malformed event stream was not rejected",
+            _broken_streams,
+            _SSE,
+        ),
+    ),
     (("sdk_requests_match_schema",), _check_requests),
 )
