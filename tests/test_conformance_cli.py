@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -310,3 +310,75 @@ def test_schema_level_against_prism_fails_only_where_a_mock_must() -> None:
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "every other schema-level check passed against the mock" in proc.stdout
     assert "response_schema_conformance" in proc.stdout
+
+
+# --- every command: a usage error or a crash is one line and exit 2, never a traceback -----------
+
+
+def test_run_command_turns_every_error_into_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import argparse
+
+    from chat_text_conformance._argtypes import DEBUG_ENV, UsageError, run_command
+
+    parser = argparse.ArgumentParser(prog="tool")
+
+    def raising(error: BaseException) -> Callable[[], int]:
+        def body() -> int:
+            raise error
+
+        return body
+
+    monkeypatch.delenv(DEBUG_ENV, raising=False)
+    assert run_command("tool", parser, lambda: 0) == 0
+    assert run_command("tool", parser, raising(UsageError("--flag: bad"))) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: tool") and "tool: error: --flag: bad" in err
+    assert run_command("tool", parser, raising(KeyboardInterrupt())) == 2
+    assert capsys.readouterr().err == "tool: interrupted\n"
+    secret = "sk-secret-token-123"
+    code = run_command(
+        "tool",
+        parser,
+        raising(RuntimeError(f"boom {secret}")),
+        redact=lambda t: t.replace(secret, "***"),
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "tool: error: RuntimeError: boom ***" in err and secret not in err
+    monkeypatch.setenv(DEBUG_ENV, "1")
+    with pytest.raises(RuntimeError):
+        run_command("tool", parser, raising(RuntimeError("boom")))
+
+
+@pytest.mark.parametrize(
+    ("module", "body", "argv"),
+    [
+        ("chat_text_conformance.cli", "_execute", []),
+        ("chat_text_conformance.proxy.cli", "run", ["proxy", "--upstream", "http://127.0.0.1:9"]),
+        ("chat_text_conformance.load.cli", "run", ["load"]),
+        ("chat_text_conformance.replay", "run", ["replay", "report.json"]),
+        ("chat_text_conformance.clients.matrix.cli", "_execute", ["clients"]),
+    ],
+)
+def test_every_command_reports_a_crash_in_one_line(
+    module: str,
+    body: str,
+    argv: list[str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib
+
+    from chat_text_conformance._argtypes import DEBUG_ENV
+    from chat_text_conformance.cli import main as suite_main
+
+    def crash(*args: object, **kwargs: object) -> int:
+        raise RuntimeError("an unexpected fault")
+
+    monkeypatch.delenv(DEBUG_ENV, raising=False)
+    monkeypatch.setattr(importlib.import_module(module), body, crash)
+    assert suite_main(argv) == 2
+    err = capsys.readouterr().err
+    assert "error: RuntimeError: an unexpected fault" in err and "Traceback" not in err

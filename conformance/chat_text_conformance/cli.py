@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import random
 import sys
 import time
@@ -17,7 +16,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from ._argtypes import non_negative_float, positive_float, positive_int, report_dir_problem
+from ._argtypes import (
+    UsageError,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    report_dir_problem,
+    run_command,
+)
 from ._argtypes import seed as seed_type
 from ._argtypes import workers as workers_type
 from .engine.pacing import AUTO_CEILING, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_WAIT
@@ -32,11 +38,6 @@ EXIT_FAILED = 1
 EXIT_SETUP = 2
 
 DEFAULT_MAX_EXAMPLES = 25
-DEBUG_ENV = "CHAT_TEXT_CONFORMANCE_DEBUG"
-
-
-class UsageError(Exception):
-    """A problem with the command line or environment; exit code 2."""
 
 
 def _percent(text: str) -> float:
@@ -511,24 +512,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(BrokenPipeError):
             list_checks(args.format, sys.stdout)
         return EXIT_OK
-    try:
-        return _execute(args, sys.stdout, sys.stderr)
-    except UsageError as exc:
-        parser.print_usage(sys.stderr)
-        print(f"chat-text-conformance: error: {exc}", file=sys.stderr)
-        return EXIT_SETUP
-    except KeyboardInterrupt:
-        print("chat-text-conformance: interrupted", file=sys.stderr)
-        return EXIT_SETUP
-    except Exception as exc:  # never a traceback for a user; the cause in one line
-        if os.environ.get(DEBUG_ENV):
-            raise
-        print(
-            f"chat-text-conformance: error: {type(exc).__name__}: {exc} "
-            f"(set {DEBUG_ENV}=1 for a traceback)",
-            file=sys.stderr,
-        )
-        return EXIT_SETUP
+    return run_command(
+        "chat-text-conformance", parser, lambda: _execute(args, sys.stdout, sys.stderr)
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
 import socket
 import sys
 import time
@@ -37,6 +36,7 @@ import httpx
 
 from . import catalogue as rule_catalogue
 from . import checks
+from ._argtypes import run_command
 from .engine.pacing import Pacer, is_busy
 from .engine.target import TOKEN_ENV, Level, Target, token_from_env
 from .reporting.reproducer import curl_command
@@ -584,23 +584,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.request_timeout <= 0:
         parser.error("--request-timeout must be greater than 0")
-    try:
-        return run(args, sys.stdout, sys.stderr)
-    except ReplayError as exc:
-        parser.print_usage(sys.stderr)
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return EXIT_USAGE
-    except Exception as exc:  # never a traceback for a user; the cause in one line
-        if os.environ.get("CHAT_TEXT_CONFORMANCE_DEBUG"):
-            raise
-        token = args.token or token_from_env()
-        reason = redact_token(str(exc), token)
-        print(
-            f"{PROG}: error: {type(exc).__name__}: {reason} "
-            "(set CHAT_TEXT_CONFORMANCE_DEBUG=1 for a traceback)",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
+    return run_command(
+        PROG,
+        parser,
+        lambda: run(args, sys.stdout, sys.stderr),
+        usage_errors=(ReplayError,),
+        redact=lambda text: redact_token(text, args.token or token_from_env()),
+    )

@@ -20,6 +20,7 @@ import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 
+from .._argtypes import run_command
 from ..engine.target import TOKEN_ENV, Target, token_from_env
 from .options import (
     DRAIN_TIMEOUT,
@@ -33,7 +34,6 @@ from .options import (
 
 __all__ = ["main"]
 
-DEBUG_ENV = "CHAT_TEXT_CONFORMANCE_DEBUG"
 ENGINE = "chat_text_conformance.load.engine"
 
 _GRACE = 120.0
@@ -131,23 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # --help, or a bad flag (argparse printed it)
         return int(exc.code) if isinstance(exc.code, int) else 2
-    try:
-        return run(settings_from(args))
-    except UsageError as exc:
-        parser.print_usage(sys.stderr)
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 2
-    except Exception as exc:  # never a traceback for a user; the cause in one line
-        if os.environ.get(DEBUG_ENV):
-            raise
-        print(
-            f"{PROG}: error: {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 for a traceback)",
-            file=sys.stderr,
-        )
-        return 2
+    return run_command(PROG, parser, lambda: run(settings_from(args)))
 
 
 if __name__ == "__main__":  # pragma: no cover

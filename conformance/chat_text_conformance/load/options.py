@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._argtypes import positive_float, positive_int, report_dir_problem
+from .._argtypes import UsageError, positive_float, positive_int, report_dir_problem
 from .._argtypes import seed as seed_type
 from ..engine.target import TOKEN_ENV, Level
 from .slo import SLO, SLOError, parse_slos
@@ -34,10 +34,6 @@ DEFAULT_WORKERS_WAIT = 60.0
 DRAIN_TIMEOUT = 600.0
 """Seconds a load process waits, after the load stopped, for its judge to judge the answers
 it had not judged yet (a bounded backlog: see ``judge.BACKLOG_BYTES``)."""
-
-
-class UsageError(Exception):
-    """A bad flag or an unusable resource; exit code 2."""
 
 
 _RUN_TIME = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")

@@ -7,7 +7,6 @@ Exit codes: 0 no exchange broke a rule, 1 one did (an upstream error included), 
 from __future__ import annotations
 
 import argparse
-import os
 import socket
 import sys
 from collections.abc import Sequence
@@ -15,7 +14,13 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from .._argtypes import positive_float, positive_int, report_dir_problem
+from .._argtypes import (
+    UsageError,
+    positive_float,
+    positive_int,
+    report_dir_problem,
+    run_command,
+)
 from ..engine.target import Level
 from ..reporting import files as reports
 from ..reporting.results import TOKEN_PLACEHOLDER
@@ -29,12 +34,7 @@ DEFAULT_PORT = 8100
 DEFAULT_LISTEN = f"{DEFAULT_HOST}:{DEFAULT_PORT}"
 DEFAULT_REPORT_DIR = "chat-text-proxy-report"
 DEFAULT_TIMEOUT = 60.0
-DEBUG_ENV = "CHAT_TEXT_CONFORMANCE_DEBUG"
 PROG = "chat-text-conformance proxy"
-
-
-class UsageError(Exception):
-    """A bad flag or an unusable resource; exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -256,17 +256,4 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, received: list[int]
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    try:
-        return run(args, sys.stdout, sys.stderr)
-    except UsageError as exc:
-        parser.print_usage(sys.stderr)
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # never a traceback for a user; the cause in one line
-        if os.environ.get(DEBUG_ENV):
-            raise
-        print(
-            f"{PROG}: error: {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 for a traceback)",
-            file=sys.stderr,
-        )
-        return 2
+    return run_command(PROG, parser, lambda: run(args, sys.stdout, sys.stderr))

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from ..._argtypes import UsageError, run_command
 from .corpus import (
     CORPUS_PATH,
     DEFAULT_SEED,
@@ -35,10 +36,6 @@ from .tables import dumps, full_markdown, results_json, summary_text
 __all__ = ["OnRun", "UsageError", "build_parser", "main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    pass
 
 
 OnRun = Callable[[MatrixRun, argparse.Namespace, list[KnownDifference], TextIO], bool]
@@ -329,12 +326,9 @@ def main(
     on it add options and act on the finished run (the repository's table writer does)."""
     parser = parser or build_parser()
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    try:
-        return _execute(args, sys.stdout, on_run)
-    except (UsageError, CorpusError, KnownError) as exc:
-        parser.print_usage(sys.stderr)
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("chat-text-conformance clients: interrupted", file=sys.stderr)
-        return EXIT_USAGE
+    return run_command(
+        parser.prog,
+        parser,
+        lambda: _execute(args, sys.stdout, on_run),
+        usage_errors=(UsageError, CorpusError, KnownError),
+    )
