@@ -41,6 +41,11 @@ _OVERHEAD = 256
 """Bytes a record holds beyond its two bodies (for the backlog's bound)."""
 
 
+def _size(record: Record) -> int:
+    """What a record weighs in the buffer: its request and response bodies, and the rest."""
+    return len(record[2]) + len(record[7]) + _OVERHEAD
+
+
 class JudgingStats(dict[str, Any]):
     """What judging cost, in wire form (a worker's goes to its master, which adds them up):
     ``answers`` handed to the judge, ``judged``, ``cpu_seconds`` of the judge process,
@@ -95,13 +100,12 @@ class Judging:
         self._room = gevent.event.Event()
         self._closing = False
         self._writer_blocked = False
+        """Whether the writer waits for the judge to read (the pipe is full)."""
         self._reported = False
         """Whether the judge sent its last report (else it is stopped, not waited for)."""
-        """Whether the writer waits for the judge to read (the pipe is full)."""
         self._final = gevent.event.Event()
         self.stats = JudgingStats.empty()
         self.stats["processes"] = 1
-        self._stopped_at: float | None = None
         self._writer = gevent.spawn(self._write)
         self._reader = gevent.spawn(self._read)
 
@@ -114,7 +118,7 @@ class Judging:
                 self._room.wait(timeout=1.0)
             self.stats["held_seconds"] += time.monotonic() - began
         self._queue.append(record)
-        self._queued_bytes += len(record[2]) + len(record[7]) + _OVERHEAD
+        self._queued_bytes += _size(record)
         self.stats["answers"] += 1
         self._work.set()
 
@@ -136,7 +140,7 @@ class Judging:
                         stdin.write(FRAME.pack(len(payload)) + payload)
                         stdin.flush()
                         self._writer_blocked = False
-                        self._queued_bytes -= sum(len(r[2]) + len(r[7]) + _OVERHEAD for r in part)
+                        self._queued_bytes -= sum(_size(r) for r in part)
                         self._room.set()
                 if self._closing:
                     stdin.close()
