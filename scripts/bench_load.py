@@ -25,7 +25,7 @@ report.json (``load.requests_per_second``, ``load.generator.cpu_us_per_request``
     python scripts/bench_load.py --users 32 --rounds 3 --run-time 10
 
 Exit status 1 when judging costs more than ``--max-cost`` of the request rate, or when a run
-reports a violation (the reference server has none).
+reports a violation (the reference server has none) or leaves answers unjudged.
 """
 
 from __future__ import annotations
@@ -97,6 +97,9 @@ def _run(url: str, users: int, seconds: float, judge: bool, folder: Path) -> dic
     load: dict[str, Any] = report["load"]
     if load["requests"]["violations"]:
         raise SystemExit(f"a run reported {load['requests']['violations']} violation(s)")
+    judging = load.get("judging")
+    if judging and judging["error"]:  # every answer judged, or the run's figures mean nothing
+        raise SystemExit(f"a run left answers unjudged: {judging['error']}")
     return load
 
 
