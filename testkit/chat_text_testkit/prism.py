@@ -104,7 +104,7 @@ def prism_mock(spec: Path, *, cwd: Path) -> Iterator[str]:
 
 MOCK_LIMITATIONS = {
     "ignored_auth": "a mock accepts any bearer token: it cannot know which tokens are valid",
-    "unsupported_method": "Prism answers undeclared methods 405 without an Allow header",
+    "allow_header_conformance": "Prism answers undeclared methods 405 without an Allow header",
     "server_answers_every_request": (
         "Prism 5.16 never answers a body that is not JSON (`{`, a NUL byte): the spec says 400"
     ),
