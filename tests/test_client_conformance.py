@@ -69,3 +69,25 @@ def test_a_client_that_sends_defaults_is_caught(monkeypatch: pytest.MonkeyPatch)
         max_examples=BUDGET, seed=SEED, checks=["sdk_requests_match_schema"]
     )
     assert result.failed > 0
+
+
+def test_a_cut_stream_never_holds_a_complete_done_event() -> None:
+    """The cut streams the SDK must reject are incomplete whatever their line ends: every cut up
+    to ``longest_cut`` lacks a dispatched ``[DONE]``, and one byte more has it (so the bound is
+    tight). With CRLF that is two bytes short of the end: a stream ending
+    ``data: [DONE]\r\n\r`` is complete, a lone CR ends a line."""
+    from chat_text_conformance.clients.sdk import frame_events, longest_cut
+
+    from chat_text_spec.sse import SSEDecoder
+
+    def complete(raw: bytes) -> bool:
+        return any(event.data == "[DONE]" for event in SSEDecoder().feed(raw))
+
+    chunk = {"id": "c", "object": "chat.text.chunk", "created": 1, "model": "m", "choices": []}
+    for newline in ("\n", "\r\n", "\r"):
+        for chunks in ([], [chunk], [chunk, chunk]):
+            for comments in (False, True):
+                whole = frame_events(chunks, newline, comments)
+                last = longest_cut(whole, newline)
+                assert not any(complete(whole[:i]) for i in range(last + 1)), (newline, chunks)
+                assert complete(whole[: last + 1]), (newline, chunks)

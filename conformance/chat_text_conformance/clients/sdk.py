@@ -66,6 +66,7 @@ __all__ = [
     "frame_events",
     "invalid_errors",
     "invalid_responses",
+    "longest_cut",
     "malformed_json",
     "responses_with_extra_fields",
     "run_client_conformance",
@@ -334,12 +335,21 @@ def malformed_json(schemas: SpecSchemas) -> st.SearchStrategy[bytes]:
     )
 
 
+def longest_cut(whole: bytes, newline: str) -> int:
+    """The most bytes of the stream ``whole`` (framed with ``newline``, ending with ``[DONE]``)
+    that still leave its ``[DONE]`` event incomplete: all but its last line end."""
+    return len(whole) - len(newline)
+
+
 def cut_streams(schemas: SpecSchemas) -> st.SearchStrategy[bytes]:
-    """A valid event stream cut at a random byte (so always before the end of ``[DONE]``)."""
+    """A valid event stream cut at a random byte before the ``[DONE]`` event is complete. That
+    is before the last line end, not merely before the last byte: with CRLF line ends a stream
+    cut just before its last LF ends in a lone CR, which is a whole line end in the
+    event-stream grammar, so ``[DONE]`` is already dispatched and the stream is complete."""
 
     def cut(drawn: tuple[list[Any], str, bool]) -> st.SearchStrategy[bytes]:
         whole = frame_events(*drawn)
-        return st.integers(0, len(whole) - 1).map(lambda i: whole[:i])
+        return st.integers(0, longest_cut(whole, drawn[1])).map(lambda i: whole[:i])
 
     return valid_streams(schemas).flatmap(cut)
 
