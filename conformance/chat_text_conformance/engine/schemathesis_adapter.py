@@ -406,23 +406,29 @@ SHARD_NAMES = {
 }
 
 
+def _record_response(meter: Meter, response: Any, phase: str, request: Any = None) -> None:
+    """Count one schemathesis request and its answer in ``meter`` (``request``: the JSON body
+    sent, when the caller has it)."""
+    sent = getattr(getattr(response, "request", None), "body", None) or b""
+    meter.record(
+        request_bytes=len(sent.encode() if isinstance(sent, str) else sent),
+        status=int(response.status_code),
+        content_type=_header(response.headers, "content-type"),
+        body=bytes(response.content or b""),
+        part="schemathesis",
+        phase=phase,
+        request=request,
+        headers=(
+            (str(k), str(v[0] if isinstance(v, list | tuple) and v else v))
+            for k, v in response.headers.items()
+        ),
+    )
+
+
 def _meter_calls(schema: Any, meter: Meter, phase: str) -> None:
     def after_call(hook_context: Any, case: Any, response: Any) -> None:
-        request = getattr(response, "request", None)
-        body = getattr(request, "body", None) or b""
-        meter.record(
-            request_bytes=len(body.encode() if isinstance(body, str) else body),
-            status=int(response.status_code),
-            content_type=_header(response.headers, "content-type"),
-            body=bytes(response.content or b""),
-            part="schemathesis",
-            phase=phase,
-            request=case.body if isinstance(case.body, dict) else None,
-            headers=(
-                (str(k), str(v[0] if isinstance(v, list | tuple) and v else v))
-                for k, v in response.headers.items()
-            ),
-        )
+        body = case.body if isinstance(case.body, dict) else None
+        _record_response(meter, response, phase, request=body)
 
     schema.hook("after_call")(after_call)
 
@@ -673,22 +679,8 @@ def _busy_meter(meter: Meter | None, phase: str) -> Callable[[Any], None]:
     """Counts a busy answer the pacer waited out (the engine sees only the answer after it)."""
 
     def count(response: Any) -> None:
-        if meter is None:
-            return
-        request = getattr(response, "request", None)
-        body = getattr(request, "body", None) or b""
-        meter.record(
-            request_bytes=len(body.encode() if isinstance(body, str) else body),
-            status=int(response.status_code),
-            content_type=_header(response.headers, "content-type"),
-            body=bytes(response.content or b""),
-            part="schemathesis",
-            phase=phase,
-            headers=(
-                (str(k), str(v[0] if isinstance(v, list | tuple) and v else v))
-                for k, v in response.headers.items()
-            ),
-        )
+        if meter is not None:
+            _record_response(meter, response, phase)
 
     return count
 
