@@ -576,20 +576,9 @@ def _check_errors(
             body=body,
         )
         expected_class = chat_text.status_error_class(status)
-        try:
-            sdk.chat_text(model="m", messages=_MESSAGES)
-        except chat_text.APIStatusError as exc:
-            ok = (
-                type(exc) is expected_class
-                and exc.status_code == status
-                and exc.error is not None
-                and exc.error.to_dict() == body
-            )
-            actual = f"{type(exc).__name__}(status={exc.status_code}, error={exc.error!r})"
-        except Exception as exc:
-            ok, actual = False, _describe(exc)
-        else:
-            ok, actual = False, "no exception"
+        ok, actual = _status_error(
+            sdk, status, lambda error: error is not None and error.to_dict() == body
+        )
         run.record(
             "sdk_raises_typed_errors",
             ok,
@@ -600,6 +589,25 @@ def _check_errors(
         )
 
     run.run(valid_errors(schemas), example)
+
+
+def _status_error(
+    sdk: chat_text.ChatText, status: int, error_ok: Callable[[Any], bool]
+) -> tuple[bool, str]:
+    """Call the SDK (the mock answers ``status``): whether it raised the status error class of
+    ``status`` with that status and an ``.error`` that ``error_ok`` accepts; what it did."""
+    try:
+        sdk.chat_text(model="m", messages=_MESSAGES)
+    except chat_text.APIStatusError as exc:
+        ok = (
+            type(exc) is chat_text.status_error_class(status)
+            and exc.status_code == status
+            and error_ok(exc.error)
+        )
+        return ok, f"{type(exc).__name__}(status={exc.status_code}, error={exc.error!r})"
+    except Exception as exc:
+        return False, _describe(exc)
+    return False, "no exception"
 
 
 def _check_invalid_error_bodies(
@@ -613,15 +621,7 @@ def _check_invalid_error_bodies(
         status, content = drawn
         mock.answer(status, content)
         expected_class = chat_text.status_error_class(status)
-        try:
-            sdk.chat_text(model="m", messages=_MESSAGES)
-        except chat_text.APIStatusError as exc:
-            ok = type(exc) is expected_class and exc.status_code == status and exc.error is None
-            actual = f"{type(exc).__name__}(status={exc.status_code}, error={exc.error!r})"
-        except Exception as exc:
-            ok, actual = False, _describe(exc)
-        else:
-            ok, actual = False, "no exception"
+        ok, actual = _status_error(sdk, status, lambda error: error is None)
         run.record(
             "sdk_tolerates_invalid_error_bodies",
             ok,
